@@ -1,0 +1,2 @@
+//! The kernel.
+#![cfg_attr(not(test), no_std)]

@@ -1,0 +1,2 @@
+//! Host-side runner for the kernel.
+fn main() {}

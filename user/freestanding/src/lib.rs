@@ -1,0 +1,134 @@
+//! Support symbols for the freestanding binaries (the kernel and the user
+//! programs), which link against the host target's prebuilt `core`.
+//!
+//! On `x86_64-unknown-linux-gnu`, `compiler_builtins` leaves `memcpy` and
+//! friends to libc, and the prebuilt `core` refers to the unwinder's
+//! personality routine.  Neither libc nor an unwinder is linked here, so this
+//! crate provides them.  Link it only into final freestanding executables
+//! (`extern crate freestanding;` in `main.rs`): in a host test binary these
+//! symbols would shadow libc's.
+//!
+//! The copies use `rep movsb`/`rep stosb` in asm.  A plain loop would be
+//! recognised by LLVM and turned back into a call to `memcpy` itself.
+#![no_std]
+
+use core::arch::asm;
+
+/// Copies `n` bytes from `src` to `dest`; the ranges must not overlap.
+///
+/// # Safety
+///
+/// `dest` must be valid for `n` bytes of writes and `src` for `n` bytes of
+/// reads, and the two ranges must not overlap.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn memcpy(dest: *mut u8, src: *const u8, n: usize) -> *mut u8 {
+    // SAFETY: the caller guarantees both ranges are valid and disjoint;
+    // DF is clear (the SysV ABI requires it on every call).
+    unsafe {
+        asm!(
+            "rep movsb",
+            inout("rcx") n => _,
+            inout("rdi") dest => _,
+            inout("rsi") src => _,
+            options(nostack, preserves_flags)
+        );
+    }
+    dest
+}
+
+/// Copies `n` bytes from `src` to `dest`; the ranges may overlap.
+///
+/// # Safety
+///
+/// `dest` must be valid for `n` bytes of writes and `src` for `n` bytes of
+/// reads.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn memmove(dest: *mut u8, src: *const u8, n: usize) -> *mut u8 {
+    if (dest as usize).wrapping_sub(src as usize) >= n {
+        // Forward copy is safe: dest is below src, or past src's end.
+        // SAFETY: forwarded caller guarantee; a forward copy never reads a
+        // byte it has already overwritten in this case.
+        return unsafe { memcpy(dest, src, n) };
+    }
+    // Overlap with dest above src: copy backwards with DF set.
+    // SAFETY: the caller guarantees both ranges are valid; DF is restored
+    // before the asm block ends.
+    unsafe {
+        asm!(
+            "std",
+            "rep movsb",
+            "cld",
+            inout("rcx") n => _,
+            inout("rdi") dest.add(n - 1) => _,
+            inout("rsi") src.add(n - 1) => _,
+            options(nostack)
+        );
+    }
+    dest
+}
+
+/// Fills `n` bytes at `dest` with the low byte of `value`.
+///
+/// # Safety
+///
+/// `dest` must be valid for `n` bytes of writes.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn memset(dest: *mut u8, value: i32, n: usize) -> *mut u8 {
+    // SAFETY: the caller guarantees the range is writable; DF is clear.
+    unsafe {
+        asm!(
+            "rep stosb",
+            inout("rcx") n => _,
+            inout("rdi") dest => _,
+            in("al") value as u8,
+            options(nostack, preserves_flags)
+        );
+    }
+    dest
+}
+
+/// Compares `n` bytes; returns the difference of the first unequal pair.
+///
+/// # Safety
+///
+/// Both pointers must be valid for `n` bytes of reads.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn memcmp(a: *const u8, b: *const u8, n: usize) -> i32 {
+    let mut i = 0;
+    while i < n {
+        // Volatile reads keep LLVM from recognising the loop as a `memcmp`
+        // idiom and compiling it into a call to this very function.
+        // SAFETY: i < n, and the caller guarantees n readable bytes.
+        let (x, y) = unsafe { (a.add(i).read_volatile(), b.add(i).read_volatile()) };
+        if x != y {
+            return i32::from(x) - i32::from(y);
+        }
+        i += 1;
+    }
+    0
+}
+
+/// Like `memcmp`, but only zero versus non-zero is meaningful.
+///
+/// # Safety
+///
+/// Both pointers must be valid for `n` bytes of reads.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn bcmp(a: *const u8, b: *const u8, n: usize) -> i32 {
+    // SAFETY: same contract as memcmp.
+    unsafe { memcmp(a, b, n) }
+}
+
+/// The personality routine the prebuilt `core` names.  Every profile here
+/// aborts on panic, so no frame is ever unwound and this is never called.
+#[unsafe(no_mangle)]
+pub extern "C" fn rust_eh_personality() {}
+
+/// Referenced by the prebuilt `core`'s cleanup paths; unreachable for the
+/// same reason as [`rust_eh_personality`].
+#[unsafe(no_mangle)]
+pub extern "C" fn _Unwind_Resume() -> ! {
+    loop {
+        core::hint::spin_loop();
+    }
+}
