@@ -63,6 +63,8 @@ errnos! {
     EBUSY = 16,
     /// File exists.
     EEXIST = 17,
+    /// No such device.
+    ENODEV = 19,
     /// Not a directory.
     ENOTDIR = 20,
     /// Is a directory.

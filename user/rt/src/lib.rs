@@ -9,8 +9,8 @@
 //! build on [`syscall::ring_enter`] once the kernel runs user mode.
 #![no_std]
 
-pub mod syscall;
 mod start;
+pub mod syscall;
 
 pub use syscall::exit;
 

@@ -1,0 +1,149 @@
+//! CPU exceptions.  Every exception taken in kernel mode is a kernel bug:
+//! it prints a full report and stops the machine.  (User-mode exceptions
+//! become fault events once user mode exists.)
+//!
+//! The NMI is the exception: `panic::stop_other_cpus` sends it to halt the
+//! other CPUs during a panic.
+
+use super::backtrace;
+use super::serial::write_fmt_unlocked as out;
+use super::trap::{NMI, TrapFrame};
+use x86_64::registers::control::{Cr0, Cr2, Cr3, Cr4};
+
+const NAMES: [(&str, &str); 32] = [
+    ("#DE", "divide error"),
+    ("#DB", "debug"),
+    ("NMI", "non-maskable interrupt"),
+    ("#BP", "breakpoint"),
+    ("#OF", "overflow"),
+    ("#BR", "bound range exceeded"),
+    ("#UD", "invalid opcode"),
+    ("#NM", "device not available"),
+    ("#DF", "double fault"),
+    ("#CSO", "coprocessor segment overrun"),
+    ("#TS", "invalid TSS"),
+    ("#NP", "segment not present"),
+    ("#SS", "stack-segment fault"),
+    ("#GP", "general protection fault"),
+    ("#PF", "page fault"),
+    ("#15", "reserved"),
+    ("#MF", "x87 floating-point exception"),
+    ("#AC", "alignment check"),
+    ("#MC", "machine check"),
+    ("#XM", "SIMD floating-point exception"),
+    ("#VE", "virtualization exception"),
+    ("#CP", "control protection exception"),
+    ("#22", "reserved"),
+    ("#23", "reserved"),
+    ("#24", "reserved"),
+    ("#25", "reserved"),
+    ("#26", "reserved"),
+    ("#27", "reserved"),
+    ("#HV", "hypervisor injection exception"),
+    ("#VC", "VMM communication exception"),
+    ("#SX", "security exception"),
+    ("#31", "reserved"),
+];
+
+/// Entry from `trap_dispatch` for vectors 0..32.
+pub fn handle(frame: &mut TrapFrame) {
+    let vector = frame.vector as usize;
+    if vector == NMI && crate::panic::is_panicking() {
+        super::halt_forever();
+    }
+    report(frame);
+    crate::panic::die()
+}
+
+fn report(frame: &TrapFrame) {
+    let vector = frame.vector as usize;
+    let (mnemonic, name) = NAMES[vector];
+    let _serialize = crate::panic::enter_report();
+    let mode = if frame.cs & 3 == 0 { "kernel" } else { "user" };
+    out(format_args!(
+        "\nEXCEPTION {mnemonic} ({vector}) {name} on cpu{} in {mode} mode\n",
+        super::percpu::cpu_index()
+    ));
+    out(format_args!("  error code {:#x}", frame.error_code));
+    if vector == 14 {
+        describe_page_fault(frame.error_code);
+    }
+    out(format_args!("\n"));
+    let (cr3_frame, _) = Cr3::read_raw();
+    out(format_args!(
+        "  CR2={:#018x} CR3={:#018x} CR0={:#x} CR4={:#x}\n",
+        Cr2::read_raw(),
+        cr3_frame.start_address().as_u64(),
+        Cr0::read_raw(),
+        Cr4::read_raw()
+    ));
+    if vector == 14 && crate::mm::kstack::is_guard_page(Cr2::read_raw()) {
+        out(format_args!(
+            "  the fault hit a kernel stack's guard page: kernel stack overflow\n"
+        ));
+    }
+    dump_registers(frame);
+    backtrace::print(frame.rip, frame.rbp);
+}
+
+fn describe_page_fault(code: u64) {
+    let access = if code & (1 << 4) != 0 {
+        "instruction fetch"
+    } else if code & (1 << 1) != 0 {
+        "write"
+    } else {
+        "read"
+    };
+    let cause = if code & 1 != 0 {
+        "protection violation"
+    } else {
+        "page not present"
+    };
+    let mode = if code & (1 << 2) != 0 {
+        "user"
+    } else {
+        "supervisor"
+    };
+    out(format_args!(" [{access}, {cause}, {mode}"));
+    if code & (1 << 3) != 0 {
+        out(format_args!(", reserved bit set"));
+    }
+    out(format_args!("]"));
+}
+
+fn dump_registers(f: &TrapFrame) {
+    out(format_args!(
+        "  RIP={:#018x} CS={:#06x} RFLAGS={:#010x} RSP={:#018x} SS={:#06x}\n",
+        f.rip, f.cs, f.rflags, f.rsp, f.ss
+    ));
+    let rows = [
+        [
+            ("RAX", f.rax),
+            ("RBX", f.rbx),
+            ("RCX", f.rcx),
+            ("RDX", f.rdx),
+        ],
+        [
+            ("RSI", f.rsi),
+            ("RDI", f.rdi),
+            ("RBP", f.rbp),
+            ("R8 ", f.r8),
+        ],
+        [
+            ("R9 ", f.r9),
+            ("R10", f.r10),
+            ("R11", f.r11),
+            ("R12", f.r12),
+        ],
+    ];
+    for row in rows {
+        for (name, value) in row {
+            out(format_args!("  {name}={value:#018x}"));
+        }
+        out(format_args!("\n"));
+    }
+    out(format_args!(
+        "  R13={:#018x}  R14={:#018x}  R15={:#018x}\n",
+        f.r13, f.r14, f.r15
+    ));
+}

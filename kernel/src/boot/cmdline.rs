@@ -1,0 +1,163 @@
+//! Kernel command-line options.
+//!
+//! The line is whitespace-separated `key` or `key=value` words.  A word the
+//! kernel does not understand is reported through the `warn` callback and
+//! ignored; it never stops the boot.
+//!
+//! | option            | meaning                                           |
+//! |-------------------|---------------------------------------------------|
+//! | `loglevel=LEVEL`  | `error`, `warn`, `info` (default), `debug`, `trace` |
+//! | `ktest[=FILTER]`  | run the in-kernel tests (those whose name contains FILTER) and exit QEMU |
+//! | `bench`           | run the kernel benchmarks and exit QEMU           |
+//! | `crash=KIND`      | deliberately fail: `page-fault`, `panic`, `invalid-opcode`, `stack-overflow` |
+
+use crate::log::Level;
+
+/// A deliberate failure, to test the panic and exception reports.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CrashKind {
+    PageFault,
+    Panic,
+    InvalidOpcode,
+    StackOverflow,
+}
+
+impl CrashKind {
+    const NAMES: [(&'static str, CrashKind); 4] = [
+        ("page-fault", CrashKind::PageFault),
+        ("panic", CrashKind::Panic),
+        ("invalid-opcode", CrashKind::InvalidOpcode),
+        ("stack-overflow", CrashKind::StackOverflow),
+    ];
+}
+
+/// The parsed options.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Options<'a> {
+    pub log_level: Level,
+    /// `Some(filter)` when tests were asked for; the empty filter runs all.
+    pub ktest: Option<&'a str>,
+    pub bench: bool,
+    pub crash: Option<CrashKind>,
+}
+
+impl Default for Options<'_> {
+    fn default() -> Self {
+        Self {
+            log_level: Level::Info,
+            ktest: None,
+            bench: false,
+            crash: None,
+        }
+    }
+}
+
+/// Why a word was ignored.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Warning<'a> {
+    pub word: &'a str,
+    pub reason: &'static str,
+}
+
+/// Parses `line`, reporting each ignored word to `warn`.
+pub fn parse<'a>(line: &'a str, mut warn: impl FnMut(Warning<'a>)) -> Options<'a> {
+    let mut options = Options::default();
+    for word in line.split_ascii_whitespace() {
+        let (key, value) = match word.split_once('=') {
+            Some((key, value)) => (key, Some(value)),
+            None => (word, None),
+        };
+        let mut ignore = |reason| warn(Warning { word, reason });
+        match (key, value) {
+            ("loglevel", Some(value)) => match Level::from_name(value) {
+                Some(level) => options.log_level = level,
+                None => ignore("unknown log level (error, warn, info, debug, trace)"),
+            },
+            ("loglevel", None) => ignore("loglevel needs a value"),
+            ("ktest", value) => options.ktest = Some(value.unwrap_or("")),
+            ("bench", None) => options.bench = true,
+            ("bench", Some(_)) => ignore("bench takes no value"),
+            ("crash", Some(value)) => {
+                match CrashKind::NAMES.iter().find(|(name, _)| *name == value) {
+                    Some(&(_, kind)) => options.crash = Some(kind),
+                    None => ignore(
+                        "unknown crash kind (page-fault, panic, invalid-opcode, stack-overflow)",
+                    ),
+                }
+            }
+            ("crash", None) => ignore("crash needs a value"),
+            _ => ignore("unknown option"),
+        }
+    }
+    options
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse_collect(line: &str) -> (Options<'_>, Vec<Warning<'_>>) {
+        let mut warnings = Vec::new();
+        let options = parse(line, |w| warnings.push(w));
+        (options, warnings)
+    }
+
+    #[test]
+    fn empty_line_gives_defaults() {
+        let (options, warnings) = parse_collect("   ");
+        assert_eq!(options, Options::default());
+        assert!(warnings.is_empty());
+    }
+
+    #[test]
+    fn known_options_parse() {
+        let (options, warnings) = parse_collect("loglevel=debug ktest=apic crash=page-fault bench");
+        assert!(warnings.is_empty(), "{warnings:?}");
+        assert_eq!(options.log_level, Level::Debug);
+        assert_eq!(options.ktest, Some("apic"));
+        assert_eq!(options.crash, Some(CrashKind::PageFault));
+        assert!(options.bench);
+    }
+
+    #[test]
+    fn bare_ktest_runs_everything() {
+        let (options, _) = parse_collect("ktest");
+        assert_eq!(options.ktest, Some(""));
+    }
+
+    #[test]
+    fn bad_words_are_reported_and_ignored() {
+        let (options, warnings) = parse_collect(
+            "bogus=1 loglevel=loud ktest-nonsense crash crash=melt loglevel bench=3 =",
+        );
+        assert_eq!(options, Options::default());
+        let words: Vec<&str> = warnings.iter().map(|w| w.word).collect();
+        assert_eq!(
+            words,
+            [
+                "bogus=1",
+                "loglevel=loud",
+                "ktest-nonsense",
+                "crash",
+                "crash=melt",
+                "loglevel",
+                "bench=3",
+                "="
+            ]
+        );
+        assert!(warnings[1].reason.contains("log level"));
+    }
+
+    #[test]
+    fn good_options_survive_bad_neighbours() {
+        let (options, warnings) = parse_collect("junk loglevel=warn more=junk");
+        assert_eq!(options.log_level, Level::Warn);
+        assert_eq!(warnings.len(), 2);
+    }
+
+    #[test]
+    fn later_words_win() {
+        let (options, _) = parse_collect("loglevel=error loglevel=trace");
+        assert_eq!(options.log_level, Level::Trace);
+    }
+}

@@ -1,0 +1,64 @@
+//! `kmain`: the kernel's start, from the boot protocol's hand-off to the
+//! CPUs' idle loops.
+
+use crate::arch::{self, bringup};
+use crate::boot::{BootInfo, cmdline};
+use crate::{info, warn};
+
+/// The kernel proper, entered on the BSP with a [`BootInfo`].
+pub fn kmain(boot: &'static BootInfo) -> ! {
+    let features = bringup::early();
+    let options = cmdline::parse(boot.cmdline.as_str(), |ignored| {
+        warn!(
+            "ignoring command-line word {:?}: {}",
+            ignored.word, ignored.reason
+        );
+    });
+    crate::log::set_max_level(options.log_level);
+    info!(
+        "booted via {}; command line {:?}",
+        boot.protocol,
+        boot.cmdline.as_str()
+    );
+
+    let memory = crate::mm::init::init(boot);
+    let mut cpu_flags = alloc::string::String::new();
+    let _ = features.describe(&mut cpu_flags);
+    info!("cpu features:{cpu_flags}");
+    info!(
+        "mm: {} MiB usable RAM, {} MiB managed by the frame allocator, PageInfo array {} KiB",
+        memory.usable_bytes >> 20,
+        (memory.managed_frames as u64 * crate::mm::PAGE_SIZE) >> 20,
+        memory.page_info_bytes >> 10
+    );
+
+    let platform = bringup::platform(boot);
+    let boot_ticks = crate::time::tsc() - boot.entry_tsc;
+    info!(
+        "time: {} calibration: TSC {} kHz, LAPIC timer {} ticks/ms ({}); {} I/O APIC pins",
+        platform.clock_source,
+        platform.tsc_hz / 1000,
+        platform.apic_ticks_per_ms,
+        platform.apic_mode,
+        platform.io_apic_pins
+    );
+    info!(
+        "smp: {}/{} CPUs online",
+        platform.cpus_online, platform.cpus_listed
+    );
+    info!("boot: {boot_ticks} TSC ticks from kernel entry to all CPUs online");
+    if let Err(reason) = platform.power_off {
+        warn!("ACPI power-off unavailable: {reason}");
+    }
+
+    if let Some(kind) = options.crash {
+        crate::crash::trigger(kind);
+    }
+    if let Some(filter) = options.ktest {
+        crate::ktest::run(filter);
+    }
+    info!("powering off");
+    let reason = arch::acpi::power_off();
+    crate::error!("power-off failed: {reason}");
+    crate::panic::die()
+}

@@ -1,0 +1,112 @@
+//! The kernel's frame allocator: one [`BuddyAllocator`] behind a spinlock,
+//! with interrupts off while it is held.
+//!
+//! Per-CPU frame caches (DESIGN.md section 8) will sit in front of it.
+
+use super::buddy::{BuddyAllocator, MAX_ORDER};
+use super::page_info::PageInfo;
+use crate::arch::InterruptGuard;
+use crate::mm::{PAGE_SIZE, phys_to_virt};
+use spin::Mutex;
+use x86_64::PhysAddr;
+use x86_64::structures::paging::{FrameAllocator, PhysFrame, Size4KiB};
+
+static FRAMES: Mutex<Option<BuddyAllocator>> = Mutex::new(None);
+
+fn with<R>(f: impl FnOnce(&mut BuddyAllocator) -> R) -> R {
+    let _irq = InterruptGuard::new();
+    let mut guard = FRAMES.lock();
+    f(guard
+        .as_mut()
+        .expect("frame allocator used before mm::init"))
+}
+
+/// Installs the allocator over `pages` (one entry per frame, all reserved).
+pub fn init(pages: &'static mut [PageInfo]) {
+    *FRAMES.lock() = Some(BuddyAllocator::new(pages));
+}
+
+/// Hands the physical range `[start, end)` (page-aligned) to the allocator.
+pub fn add_free_range(start: u64, end: u64) {
+    with(|buddy| buddy.add_free_range((start / PAGE_SIZE) as usize, (end / PAGE_SIZE) as usize));
+}
+
+/// A block of `2^order` frames, aligned to its size.
+pub fn alloc(order: usize) -> Option<PhysAddr> {
+    with(|buddy| buddy.alloc(order)).map(|pfn| PhysAddr::new(pfn as u64 * PAGE_SIZE))
+}
+
+/// Like [`alloc`], but zero-filled.
+pub fn alloc_zeroed(order: usize) -> Option<PhysAddr> {
+    let phys = alloc(order)?;
+    let bytes = (PAGE_SIZE as usize) << order;
+    // SAFETY: the block was just allocated, so nothing else uses it, and the
+    // direct map covers all RAM.
+    unsafe { core::ptr::write_bytes(phys_to_virt(phys.as_u64()).as_mut_ptr::<u8>(), 0, bytes) };
+    Some(phys)
+}
+
+/// Returns a block from [`alloc`].  A bad free is a kernel bug.
+pub fn free(phys: PhysAddr, order: usize) {
+    let pfn = (phys.as_u64() / PAGE_SIZE) as usize;
+    if let Err(error) = with(|buddy| buddy.free(pfn, order)) {
+        panic!(
+            "freeing frame {:#x} order {order}: {error:?}",
+            phys.as_u64()
+        );
+    }
+}
+
+/// Frames free right now.
+pub fn free_frames() -> usize {
+    with(|buddy| buddy.free_frames())
+}
+
+/// Frames the allocator manages (free or allocated).
+pub fn managed_frames() -> usize {
+    with(|buddy| buddy.managed_frames())
+}
+
+/// The largest order [`alloc`] accepts.
+pub const fn max_order() -> usize {
+    MAX_ORDER
+}
+
+/// Hands zeroed 4 KiB frames to the `x86_64` crate's page-table code.
+pub struct PageTableFrames;
+
+// SAFETY: every frame returned is freshly allocated, unused and zeroed.
+unsafe impl FrameAllocator<Size4KiB> for PageTableFrames {
+    fn allocate_frame(&mut self) -> Option<PhysFrame<Size4KiB>> {
+        alloc_zeroed(0).map(PhysFrame::containing_address)
+    }
+}
+
+crate::ktest!(
+    fn frames_are_aligned_usable_and_returned() {
+        let before = free_frames();
+        let mut blocks = alloc::vec::Vec::new();
+        for order in 0..=4 {
+            let phys = alloc_zeroed(order).ok_or("out of frames")?;
+            let bytes = (PAGE_SIZE as usize) << order;
+            crate::ensure!(
+                phys.as_u64() % bytes as u64 == 0,
+                "order {order} block {phys:?} misaligned"
+            );
+            let virt = phys_to_virt(phys.as_u64()).as_mut_ptr::<u64>();
+            // SAFETY: the block is ours and mapped through the direct map.
+            unsafe {
+                crate::ensure_eq!(virt.read(), 0);
+                virt.add(bytes / 8 - 1).write(0xfeed_f00d);
+                crate::ensure_eq!(virt.add(bytes / 8 - 1).read(), 0xfeed_f00d);
+            }
+            blocks.push((phys, order));
+        }
+        crate::ensure_eq!(free_frames(), before - (1 + 2 + 4 + 8 + 16));
+        for (phys, order) in blocks {
+            free(phys, order);
+        }
+        crate::ensure_eq!(free_frames(), before);
+        Ok(())
+    }
+);

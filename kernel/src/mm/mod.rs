@@ -1,0 +1,52 @@
+//! Memory management.
+//!
+//! ```text
+//! virtual address space
+//! 0x0000_0000_0000_0000 ..= 0x0000_7fff_ffff_ffff  user (per process)
+//! 0xffff_8000_0000_0000 ..                         direct map of all RAM (+ MMIO, uncached)
+//! 0xffff_c000_0000_0000 ..                         kernel stacks, with guard pages
+//! 0xffff_ffff_8000_0000 ..                         kernel image (text RX, rodata R, data RW)
+//! ```
+//!
+//! - `frame`: physical frames (buddy allocator over a `PageInfo` array);
+//! - `paging`: the kernel page tables;
+//! - `heap`: the global allocator;
+//! - `kstack`: guarded kernel stacks.
+
+pub mod frame;
+#[cfg(not(test))]
+pub mod heap;
+#[cfg(not(test))]
+pub mod init;
+#[cfg(not(test))]
+pub mod kstack;
+#[cfg(not(test))]
+pub mod paging;
+
+use x86_64::{PhysAddr, VirtAddr};
+
+/// Where the direct map of physical memory starts.
+pub const DIRECT_MAP_BASE: u64 = 0xffff_8000_0000_0000;
+/// Where the kernel image is linked (plus its physical load address).
+pub const KERNEL_BASE: u64 = 0xffff_ffff_8000_0000;
+/// Where guarded kernel stacks are mapped.
+pub const KSTACK_BASE: u64 = 0xffff_c000_0000_0000;
+
+pub const PAGE_SIZE: u64 = 4096;
+
+/// The direct-map address of a physical address.
+pub fn phys_to_virt(phys: u64) -> VirtAddr {
+    VirtAddr::new(DIRECT_MAP_BASE + phys)
+}
+
+/// The physical address behind a direct-map or kernel-image address.
+pub fn virt_to_phys(virt: VirtAddr) -> Option<PhysAddr> {
+    let addr = virt.as_u64();
+    if addr >= KERNEL_BASE {
+        Some(PhysAddr::new(addr - KERNEL_BASE))
+    } else if (DIRECT_MAP_BASE..KSTACK_BASE).contains(&addr) {
+        Some(PhysAddr::new(addr - DIRECT_MAP_BASE))
+    } else {
+        None
+    }
+}
