@@ -32,7 +32,7 @@ pub const KERNEL_BASE: u64 = 0xffff_ffff_8000_0000;
 /// Where guarded kernel stacks are mapped.
 pub const KSTACK_BASE: u64 = 0xffff_c000_0000_0000;
 
-pub const PAGE_SIZE: u64 = 4096;
+pub use crate::boot::memmap::PAGE_SIZE;
 
 /// The direct-map address of a physical address.
 pub fn phys_to_virt(phys: u64) -> VirtAddr {

@@ -94,14 +94,18 @@ crate::ktest!(
             frames[..3].iter().all(|f| text.contains(f)),
             "a frame outside the kernel image: {frames:x?}"
         );
-        // `inner` returns into `outer`, so the first frame lies just past the
-        // start of `outer`.
-        let outer_start = outer as *const () as u64;
-        crate::ensure!(
-            (outer_start..outer_start + 256).contains(&frames[0]),
-            "frame 0 {:#x} is not inside outer ({outer_start:#x})",
-            frames[0]
-        );
+        // Frame 0 is where `here` returned to, inside `inner`; frame 1 is
+        // where `inner` returns to, inside `outer`.
+        for (index, function) in [
+            (0, inner as *const () as u64),
+            (1, outer as *const () as u64),
+        ] {
+            crate::ensure!(
+                (function..function + 256).contains(&frames[index]),
+                "frame {index} {:#x} is not inside the function at {function:#x}",
+                frames[index]
+            );
+        }
         Ok(())
     }
 );

@@ -1,0 +1,187 @@
+//! `harness test`: builds the image, boots every `suite::Case` under its
+//! own timeout, prints one `PASS <name>` / `FAIL <name>: <reason>` line per
+//! result (with the last 40 symbolized transcript lines under a failed
+//! boot), and ends with the one line `N passed, N failed`.
+
+use std::io::{self, Write};
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use crate::args::TestOptions;
+use crate::image::{self, Paths};
+use crate::lines::Lines;
+use crate::process::{self, Io};
+use crate::qemu::{self, QemuConfig};
+use crate::suite::{self, Case, Expect};
+use crate::symbolize::Symbolizer;
+use crate::transcript::{self, KtestEvent, KtestLog};
+
+/// How many transcript lines a failure shows.
+const TAIL_LINES: usize = 40;
+
+/// The running count, printed as the final line.
+#[derive(Debug, Default)]
+struct Tally {
+    passed: u32,
+    failed: u32,
+}
+
+impl Tally {
+    fn pass(&mut self, name: &str) {
+        self.passed += 1;
+        say(&format!("PASS {name}"));
+    }
+
+    fn fail(&mut self, name: &str, reason: &str) {
+        self.failed += 1;
+        let reason = if reason.is_empty() {
+            "failed (no message)"
+        } else {
+            reason
+        };
+        say(&format!("FAIL {name}: {reason}"));
+    }
+}
+
+/// Prints a line and flushes, so results appear while later boots run.
+fn say(line: &str) {
+    println!("{line}");
+    let _ = io::stdout().flush();
+}
+
+/// What every boot of one `harness test` shares.
+struct Setup {
+    qemu: PathBuf,
+    kernel: PathBuf,
+    initrd: Option<PathBuf>,
+    timeout: Option<Duration>,
+    symbols: Symbolizer,
+}
+
+pub fn test(options: &TestOptions) -> ExitCode {
+    let mut tally = Tally::default();
+    match prepare(options) {
+        Ok(setup) => {
+            for case in suite::matrix(options) {
+                run_case(&case, &setup, &mut tally);
+            }
+        }
+        // Still a result line and a summary, so a broken setup reads as a
+        // failure, never as a run that tested nothing.
+        Err(reason) => tally.fail("setup", &reason),
+    }
+    say(&format!("{} passed, {} failed", tally.passed, tally.failed));
+    if tally.failed == 0 {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    }
+}
+
+fn prepare(options: &TestOptions) -> Result<Setup, String> {
+    let qemu = qemu::find_qemu()?;
+    let paths = Paths::discover();
+    let built = if options.no_build {
+        image::require_image(&paths)
+    } else {
+        image::build_kernel(&paths)
+    };
+    built.map_err(|e| e.to_string())?;
+    Ok(Setup {
+        qemu,
+        symbols: image::load_symbols(&paths),
+        kernel: paths.kernel,
+        initrd: options.initrd.clone(),
+        timeout: (options.timeout_secs > 0).then(|| Duration::from_secs(options.timeout_secs)),
+    })
+}
+
+fn run_case(case: &Case, setup: &Setup, tally: &mut Tally) {
+    let mut config = QemuConfig::new(&setup.kernel, case.smp, case.mem, case.append);
+    config.initrd = setup.initrd.clone();
+
+    let mut transcript = Vec::new();
+    let mut log = KtestLog::default();
+    let mut on_line = |line: &str| {
+        let event = (case.expect == Expect::Ktest)
+            .then(|| transcript::parse_ktest(line))
+            .flatten();
+        if let Some(event) = event {
+            log.record(&event);
+            match event {
+                KtestEvent::Pass { name } => tally.pass(&format!("{}/{name}", case.name)),
+                KtestEvent::Fail { name, message } => {
+                    tally.fail(&format!("{}/{name}", case.name), message)
+                }
+                _ => {}
+            }
+        }
+        transcript.push(line.to_string());
+    };
+    let mut lines = Lines::default();
+    let finished = process::run(
+        config.command(&setup.qemu),
+        Io::Batch,
+        setup.timeout,
+        &mut |chunk| lines.feed(chunk, &mut on_line),
+    );
+    lines.finish(&mut on_line);
+
+    let (problems, stderr) = match finished {
+        Err(e) => (
+            vec![format!("could not start {}: {e}", setup.qemu.display())],
+            String::new(),
+        ),
+        Ok(finished) => {
+            let problems = match case.expect {
+                Expect::Ktest => log.problems(finished.ending),
+                _ => suite::judge(&case.expect, finished.ending, &transcript, &setup.symbols),
+            };
+            (problems, finished.stderr)
+        }
+    };
+    if problems.is_empty() {
+        // A ktest run that went well adds no result of its own.
+        if case.expect != Expect::Ktest {
+            tally.pass(&case.name);
+        }
+        return;
+    }
+    tally.fail(&result_name(case), &problems.join("; "));
+    show_tail(&transcript, &stderr, &setup.symbols);
+}
+
+/// The run-level result of a ktest boot is `<name>/run`.
+fn result_name(case: &Case) -> String {
+    match case.expect {
+        Expect::Ktest => format!("{}/run", case.name),
+        _ => case.name.clone(),
+    }
+}
+
+/// The end of a failed boot's transcript, symbolized, indented under its
+/// result line so no transcript line can pass for the summary.
+fn show_tail(transcript: &[String], stderr: &str, symbols: &Symbolizer) {
+    let shown = transcript::tail(transcript, TAIL_LINES);
+    if shown.is_empty() {
+        println!("    | (no serial output)");
+    } else if shown.len() < transcript.len() {
+        println!(
+            "    | ... last {} of {} lines:",
+            shown.len(),
+            transcript.len()
+        );
+    }
+    for line in shown {
+        println!("    | {}", symbols.annotate(line));
+    }
+    for line in stderr.lines() {
+        println!("    qemu stderr | {line}");
+    }
+    let _ = io::stdout().flush();
+}
+
+#[cfg(test)]
+#[path = "runner_tests.rs"]
+mod tests;

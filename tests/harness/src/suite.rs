@@ -1,0 +1,171 @@
+//! The test matrix of `harness test`: each `Case` is one QEMU boot with an
+//! `Expect`ation, and `judge` says what a finished boot got wrong.  Pure
+//! logic, tested on canned transcripts; `runner.rs` boots the cases.
+
+use crate::args::TestOptions;
+use crate::process::Ending;
+use crate::qemu::QemuExit;
+use crate::symbolize::{Symbolizer, parse_frame};
+use crate::transcript::{contains, contains_word, cpus_online};
+
+/// What a boot must show.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Expect {
+    /// Runs the in-kernel tests: every `ktest: pass`/`FAIL` line is a test
+    /// of its own, and `KtestLog::problems` judges the run.
+    Ktest,
+    /// Boots, brings `cpus` CPUs online if given, prints each of `words`,
+    /// and powers off through ACPI.
+    PowerOff {
+        cpus: Option<u32>,
+        words: &'static [&'static str],
+    },
+    /// Dies with status 37 after printing each of `needles` and a
+    /// backtrace frame whose symbol contains `frame_symbol`.
+    Fatal {
+        needles: &'static [&'static str],
+        frame_symbol: &'static str,
+    },
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Case {
+    /// The test's name; for `Ktest`, the prefix of its tests' names.
+    pub name: String,
+    pub smp: u32,
+    pub mem: &'static str,
+    pub append: &'static str,
+    pub expect: Expect,
+}
+
+/// The cases `options` select, in the order they run.
+pub fn matrix(options: &TestOptions) -> Vec<Case> {
+    let case = |name: &str, smp, mem, append, expect| Case {
+        name: name.to_string(),
+        smp,
+        mem,
+        append,
+        expect,
+    };
+    let mut cases: Vec<Case> = options
+        .smp_list
+        .iter()
+        .map(|&n| case(&format!("smp{n}"), n, "512M", "ktest", Expect::Ktest))
+        .collect();
+    if !options.quick {
+        let power_off = |cpus| Expect::PowerOff {
+            cpus: Some(cpus),
+            words: &[],
+        };
+        cases.push(case("boot/smp8-4G", 8, "4G", "", power_off(8)));
+        cases.push(case("boot/smp1-128M", 1, "128M", "", power_off(1)));
+        cases.push(case(
+            "boot/bad-cmdline",
+            2,
+            "256M",
+            "bogus=1 loglevel=loud ktest-nonsense",
+            Expect::PowerOff {
+                cpus: None,
+                words: &["ignoring"],
+            },
+        ));
+    }
+    cases.push(case(
+        "crash/page-fault",
+        1,
+        "256M",
+        "crash=page-fault",
+        Expect::Fatal {
+            // The kernel's trigger reads virtual address 0x1000_0000.
+            needles: &["EXCEPTION", "#PF", "CR2=0x0000000010000000", "RIP="],
+            frame_symbol: "crash",
+        },
+    ));
+    cases.push(case(
+        "crash/panic",
+        1,
+        "256M",
+        "crash=panic",
+        Expect::Fatal {
+            needles: &["PANIC"],
+            frame_symbol: "crash",
+        },
+    ));
+    cases
+}
+
+/// What is wrong with a finished `PowerOff` or `Fatal` boot; empty if
+/// nothing.  `Ktest` runs are judged by `KtestLog::problems` instead.
+pub fn judge(
+    expect: &Expect,
+    ending: Ending,
+    lines: &[String],
+    symbols: &Symbolizer,
+) -> Vec<String> {
+    let mut problems = Vec::new();
+    let wanted_exit = match expect {
+        Expect::Ktest => return problems,
+        Expect::PowerOff { .. } => QemuExit::PoweredOff,
+        Expect::Fatal { .. } => QemuExit::KernelFatal,
+    };
+    match ending {
+        Ending::TimedOut(after) => {
+            problems.push(format!("timed out after {} s", after.as_secs_f64()))
+        }
+        Ending::Exited(exit) if exit != wanted_exit => {
+            problems.push(format!("{exit}; expected: {wanted_exit}"))
+        }
+        Ending::Exited(_) => {}
+    }
+    match *expect {
+        Expect::Ktest => {}
+        Expect::PowerOff { cpus, words } => {
+            if let Some(cpus) = cpus {
+                match cpus_online(lines) {
+                    Some((online, total)) if online == cpus && total == cpus => {}
+                    Some((online, total)) => problems.push(format!(
+                        "smp: {online}/{total} CPUs online, expected {cpus}/{cpus}"
+                    )),
+                    None => problems.push(format!("no `smp: {cpus}/{cpus} CPUs online` line")),
+                }
+            }
+            for word in words {
+                if !contains_word(lines, word) {
+                    problems.push(format!("the word `{word}` is missing"));
+                }
+            }
+        }
+        Expect::Fatal {
+            needles,
+            frame_symbol,
+        } => {
+            for needle in needles {
+                if !contains(lines, needle) {
+                    problems.push(format!("`{needle}` is missing"));
+                }
+            }
+            let frames: Vec<&String> = lines
+                .iter()
+                .filter(|line| parse_frame(line).is_some())
+                .collect();
+            let named = |line: &&String| {
+                symbols
+                    .frame_symbol(line)
+                    .is_some_and(|(s, _)| s.name.contains(frame_symbol))
+            };
+            if frames.is_empty() {
+                problems.push("no backtrace frames".into());
+            } else if !frames.iter().any(named) {
+                problems.push(format!(
+                    "none of the {} backtrace frames is in a function named like `{frame_symbol}`",
+                    frames.len()
+                ));
+            }
+        }
+    }
+    problems
+}
+
+#[cfg(test)]
+#[path = "suite_tests.rs"]
+mod tests;
