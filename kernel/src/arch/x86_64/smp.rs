@@ -77,28 +77,46 @@ pub fn start_aps(cpus: &[CpuEntry]) -> usize {
     started
 }
 
+/// The wait between INIT and the first SIPI.  The MP specification asks
+/// for 10 ms, which only the 486-era external APICs needed; like Linux, the
+/// kernel skips it on CPUs of family 6 and later (every x86_64 CPU but the
+/// first AMD K8s, which are family 15 and also skip it in Linux).
+fn init_delay_us() -> u64 {
+    let family = (core::arch::x86_64::__cpuid(1).eax >> 8) & 0xf;
+    if family >= 6 { 0 } else { 10_000 }
+}
+
 /// INIT, then up to two SIPIs, as the MP specification prescribes.
 fn boot_one(apic_id: u32, online: &AtomicBool) -> bool {
     let sipi_page = (TRAMPOLINE_PHYS >> 12) as u8;
     apic::send(apic_id, Delivery::Init);
-    crate::time::delay_us(10_000);
+    crate::time::delay_us(init_delay_us());
     for _ in 0..2 {
         apic::send(apic_id, Delivery::Startup(sipi_page));
-        for _ in 0..100 {
-            crate::time::delay_us(100);
-            if online.load(Ordering::Acquire) {
-                return true;
-            }
-        }
-    }
-    // A slow emulator may still be on its way; give it a second.
-    for _ in 0..1000 {
-        crate::time::delay_us(1000);
-        if online.load(Ordering::Acquire) {
+        if wait_online(online, 10_000) {
             return true;
         }
     }
-    false
+    // A slow emulator may still be on its way; give it a second.
+    wait_online(online, 1_000_000)
+}
+
+/// Halts until the AP reports online (it sends a wake IPI) or `timeout_us`
+/// passes.  Halting rather than spinning matters under emulation: a
+/// spinning BSP keeps the host thread the AP needs to make progress.
+fn wait_online(online: &AtomicBool, timeout_us: u64) -> bool {
+    let deadline = crate::time::now_ns() + timeout_us * 1000;
+    while !online.load(Ordering::Acquire) {
+        let now = crate::time::now_ns();
+        if now >= deadline {
+            apic::timer_stop();
+            return false;
+        }
+        apic::timer_oneshot_us(((deadline - now) / 1000).clamp(1, 1000));
+        super::wait_for_interrupt();
+    }
+    apic::timer_stop();
+    true
 }
 
 extern "C" fn ap_entry(argument: u64) -> ! {
@@ -119,6 +137,9 @@ extern "C" fn ap_entry(argument: u64) -> ! {
     percpu::install(block);
     apic::init_cpu();
     start.online.store(true, Ordering::Release);
+    if let Some(bsp) = percpu::get(0) {
+        apic::send(bsp.apic_id, Delivery::Fixed(apic::WAKE_VECTOR));
+    }
     idle_loop()
 }
 
@@ -150,12 +171,14 @@ pub fn call_on(index: usize, call: impl FnOnce() + Send + 'static) -> Result<(),
     Ok(())
 }
 
-/// The call IPI only ends the target's `hlt`; its idle loop runs the queue.
-fn on_call_ipi(_frame: &mut super::trap::TrapFrame) {}
+/// The call and wake IPIs only end the target's `hlt`; its idle loop does
+/// the work.
+fn wake_only(_frame: &mut super::trap::TrapFrame) {}
 
 /// Installs the IPI handlers this module owns.
 pub fn register_handlers() {
-    super::trap::register(apic::CALL_VECTOR, on_call_ipi);
+    super::trap::register(apic::CALL_VECTOR, wake_only);
+    super::trap::register(apic::WAKE_VECTOR, wake_only);
     super::trap::register(apic::TEST_VECTOR, on_test_ipi);
 }
 
