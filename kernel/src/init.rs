@@ -57,6 +57,9 @@ pub fn kmain(boot: &'static BootInfo) -> ! {
     if let Some(filter) = options.ktest {
         crate::ktest::run(filter);
     }
+    if options.bench {
+        crate::bench::run();
+    }
     info!("powering off");
     let reason = arch::acpi::power_off();
     crate::error!("power-off failed: {reason}");

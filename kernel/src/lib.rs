@@ -16,6 +16,8 @@ pub mod arch {
     pub use x86_64::*;
 }
 
+#[cfg(not(test))]
+mod bench;
 pub mod boot;
 #[cfg(not(test))]
 mod crash;

@@ -9,6 +9,7 @@
 //! | 0xf0   | wake: a halted CPU has work (the executor's pender) |
 //! | 0xf1   | call: run the functions queued by `smp::call_on` |
 //! | 0xf2   | test: the all-to-all IPI test                   |
+//! | 0xf3   | bench: the IPI round-trip benchmark             |
 //! | 0xff   | spurious                                        |
 
 use core::sync::atomic::{AtomicU64, Ordering};
@@ -18,6 +19,7 @@ pub const TIMER_VECTOR: u8 = 0x20;
 pub const WAKE_VECTOR: u8 = 0xf0;
 pub const CALL_VECTOR: u8 = 0xf1;
 pub const TEST_VECTOR: u8 = 0xf2;
+pub const BENCH_VECTOR: u8 = 0xf3;
 pub const SPURIOUS_VECTOR: u8 = 0xff;
 
 const IA32_APIC_BASE: u32 = 0x1b;
