@@ -25,6 +25,11 @@ pub struct QemuConfig {
     pub kvm: bool,
     /// Wait for gdb on :1234 before the first instruction.
     pub gdb: bool,
+    /// The machine type; q35 unless a case asks for another (`pc`, or
+    /// `q35,hpet=off` to make the kernel calibrate against the PIT).
+    pub machine: String,
+    /// The CPU model under TCG; `max` offers every feature TCG emulates.
+    pub cpu: String,
 }
 
 impl QemuConfig {
@@ -38,15 +43,17 @@ impl QemuConfig {
             icount: false,
             kvm: false,
             gdb: false,
+            machine: "q35".to_string(),
+            cpu: "max".to_string(),
         }
     }
 
     /// The arguments after the program name.
     pub fn args(&self) -> Vec<OsString> {
-        let cpu = if self.kvm { "host" } else { "max" };
+        let cpu = if self.kvm { "host" } else { &self.cpu };
         let mut args: Vec<OsString> = Vec::new();
         let mut push = |items: &[&str]| args.extend(items.iter().map(OsString::from));
-        push(&["-machine", "q35", "-cpu", cpu]);
+        push(&["-machine", &self.machine, "-cpu", cpu]);
         push(&["-smp", &self.smp.to_string(), "-m", &self.mem]);
         if self.kvm {
             push(&["-enable-kvm"]);

@@ -114,3 +114,16 @@ fn success_and_sentences() {
             .contains("signal 9")
     );
 }
+
+#[test]
+fn machine_and_cpu_reach_the_command_line() {
+    let mut config = QemuConfig::new(Path::new("k"), 2, "256M", "ktest");
+    config.machine = "q35,hpet=off".to_string();
+    config.cpu = "qemu64".to_string();
+    let args = strings(&config);
+    assert!(has_run(
+        &args,
+        &["-machine", "q35,hpet=off", "-cpu", "qemu64"]
+    ));
+    assert!(!args.iter().any(|a| a == "max"));
+}

@@ -99,6 +99,8 @@ fn prepare(options: &TestOptions) -> Result<Setup, String> {
 
 fn run_case(case: &Case, setup: &Setup, tally: &mut Tally) {
     let mut config = QemuConfig::new(&setup.kernel, case.smp, case.mem, case.append);
+    config.machine = case.machine.to_string();
+    config.cpu = case.cpu.to_string();
     config.initrd = setup.initrd.clone();
 
     let mut transcript = Vec::new();

@@ -35,6 +35,10 @@ pub struct Case {
     pub smp: u32,
     pub mem: &'static str,
     pub append: &'static str,
+    /// QEMU's machine type and CPU model (`q35` and `max` unless a case
+    /// exercises another platform path).
+    pub machine: &'static str,
+    pub cpu: &'static str,
     pub expect: Expect,
 }
 
@@ -45,6 +49,8 @@ pub fn matrix(options: &TestOptions) -> Vec<Case> {
         smp,
         mem,
         append,
+        machine: "q35",
+        cpu: "max",
         expect,
     };
     let mut cases: Vec<Case> = options
@@ -59,6 +65,20 @@ pub fn matrix(options: &TestOptions) -> Vec<Case> {
         };
         cases.push(case("boot/smp8-4G", 8, "4G", "", power_off(8)));
         cases.push(case("boot/smp1-128M", 1, "128M", "", power_off(1)));
+        // The in-kernel tests again on other platform paths.  Without an
+        // HPET the kernel calibrates against the PIT (the timer tests check
+        // the result); on the i440FX machine with the baseline CPU there is
+        // no SMEP, SMAP, UMIP or 1 GiB pages, and the CPU tests check that
+        // the kernel left them off.
+        cases.push(Case {
+            machine: "q35,hpet=off",
+            ..case("pit", 2, "256M", "ktest", Expect::Ktest)
+        });
+        cases.push(Case {
+            machine: "pc",
+            cpu: "qemu64",
+            ..case("pc-qemu64", 2, "256M", "ktest", Expect::Ktest)
+        });
         cases.push(case(
             "boot/bad-cmdline",
             2,

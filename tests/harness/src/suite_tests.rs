@@ -52,6 +52,8 @@ fn full_matrix() {
             "smp4",
             "boot/smp8-4G",
             "boot/smp1-128M",
+            "pit",
+            "pc-qemu64",
             "boot/bad-cmdline",
             "crash/page-fault",
             "crash/panic"
@@ -66,6 +68,14 @@ fn full_matrix() {
     assert_eq!((big.smp, big.mem, big.append), (8, "4G", ""));
     let small = case(&cases, "boot/smp1-128M");
     assert_eq!((small.smp, small.mem), (1, "128M"));
+    let pit = case(&cases, "pit");
+    assert_eq!(
+        (pit.machine, pit.cpu, &pit.expect),
+        ("q35,hpet=off", "max", &Expect::Ktest)
+    );
+    let baseline = case(&cases, "pc-qemu64");
+    assert_eq!((baseline.machine, baseline.cpu), ("pc", "qemu64"));
+    assert_eq!((small.machine, small.cpu), ("q35", "max"));
     let bad = case(&cases, "boot/bad-cmdline");
     assert_eq!(
         (bad.smp, bad.mem, bad.append),
