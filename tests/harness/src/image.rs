@@ -98,6 +98,20 @@ pub fn require_image(paths: &Paths) -> Result<(), BuildError> {
     }
 }
 
+/// Finds QEMU, then builds the kernel (or, with `no_build`, checks that
+/// an image exists).  Returns QEMU's path and the image paths.
+pub fn ready(no_build: bool) -> Result<(PathBuf, Paths), String> {
+    let qemu = crate::qemu::find_qemu()?;
+    let paths = Paths::discover();
+    let built = if no_build {
+        require_image(&paths)
+    } else {
+        build_kernel(&paths)
+    };
+    built.map_err(|e| e.to_string())?;
+    Ok((qemu, paths))
+}
+
 /// The image's symbols; on failure, a warning and an empty table, since
 /// the boot itself does not need them.
 pub fn load_symbols(paths: &Paths) -> Symbolizer {

@@ -31,7 +31,6 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use args::{Command, RunOptions, USAGE};
-use image::Paths;
 use lines::Echo;
 use process::{Ending, Io};
 use qemu::QemuConfig;
@@ -76,14 +75,7 @@ fn run(options: &RunOptions) -> ExitCode {
 }
 
 fn boot_interactive(options: &RunOptions) -> Result<Ending, String> {
-    let program = qemu::find_qemu()?;
-    let paths = Paths::discover();
-    let built = if options.no_build {
-        image::require_image(&paths)
-    } else {
-        image::build_kernel(&paths)
-    };
-    built.map_err(|e| e.to_string())?;
+    let (program, paths) = image::ready(options.no_build)?;
     let symbols = image::load_symbols(&paths);
 
     let mut config = QemuConfig::new(&paths.kernel, options.smp, &options.mem, &options.append);

@@ -9,10 +9,10 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use crate::args::TestOptions;
-use crate::image::{self, Paths};
+use crate::image;
 use crate::lines::Lines;
 use crate::process::{self, Io};
-use crate::qemu::{self, QemuConfig};
+use crate::qemu::QemuConfig;
 use crate::suite::{self, Case, Expect};
 use crate::symbolize::Symbolizer;
 use crate::transcript::{self, KtestEvent, KtestLog};
@@ -80,14 +80,7 @@ pub fn test(options: &TestOptions) -> ExitCode {
 }
 
 fn prepare(options: &TestOptions) -> Result<Setup, String> {
-    let qemu = qemu::find_qemu()?;
-    let paths = Paths::discover();
-    let built = if options.no_build {
-        image::require_image(&paths)
-    } else {
-        image::build_kernel(&paths)
-    };
-    built.map_err(|e| e.to_string())?;
+    let (qemu, paths) = image::ready(options.no_build)?;
     Ok(Setup {
         qemu,
         symbols: image::load_symbols(&paths),

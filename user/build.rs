@@ -1,5 +1,6 @@
-//! Links the program as a static, freestanding ELF with the user linker
-//! script shared by every program in `user/`.
+//! The build script of every user program (each names it with
+//! `build = "../build.rs"`): link the program as a static, freestanding ELF
+//! with the user linker script.
 fn main() {
     let script = concat!(env!("CARGO_MANIFEST_DIR"), "/../user.ld");
     println!("cargo:rerun-if-changed={script}");
