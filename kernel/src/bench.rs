@@ -5,6 +5,11 @@
 //!
 //! - `ipi round trip`: the BSP sends an IPI to CPU 1, whose handler sends
 //!   one straight back; ticks from the send to the BSP's handler.
+//! - `spawn to first poll`: ticks from `spawn_on` (this CPU) to the first
+//!   instruction of the task's first poll, through the CPU loop.
+//! - `cross-CPU wake round trip`: a task on CPU 0 wakes a task on CPU 1
+//!   (an `Event`), which wakes it back; ticks per round trip, halts and
+//!   IPIs included.
 
 use crate::arch::apic::{self, Delivery};
 use crate::arch::{percpu, qemu, trap};
@@ -47,10 +52,71 @@ fn ipi_round_trip() {
     );
 }
 
+static FIRST_POLL_TSC: AtomicU64 = AtomicU64::new(0);
+
+fn spawn_to_first_poll(runtime: &'static executor::Runtime) {
+    let (mut total, mut best) = (0u64, u64::MAX);
+    crate::sched::block_on(runtime, async {
+        for _ in 0..ROUNDS {
+            let start = crate::time::tsc();
+            let task = runtime.spawn_on(percpu::cpu_index(), async {
+                FIRST_POLL_TSC.store(crate::time::tsc(), Ordering::Release);
+            });
+            let _ = task.await;
+            let ticks = FIRST_POLL_TSC.load(Ordering::Acquire) - start;
+            total += ticks;
+            best = best.min(ticks);
+        }
+    });
+    kprintln!(
+        "bench: spawn to first poll: {} ticks mean, {best} best, over {ROUNDS} rounds",
+        total / ROUNDS
+    );
+}
+
+fn cross_cpu_wake_round_trip(runtime: &'static executor::Runtime) {
+    if runtime.cpu_count() < 2 {
+        kprintln!("bench: cross-CPU wake round trip: needs 2 CPUs, skipped");
+        return;
+    }
+    let ping = alloc::sync::Arc::new(executor::Event::new());
+    let pong = alloc::sync::Arc::new(executor::Event::new());
+    let partner = {
+        let (ping, pong) = (ping.clone(), pong.clone());
+        runtime.spawn_on(1, async move {
+            for _ in 0..=ROUNDS {
+                ping.listen().await;
+                pong.wake_one();
+            }
+        })
+    };
+    let ticks = crate::sched::block_on(runtime, async {
+        // One warm-up round, then the measured ones.
+        ping.wake_one();
+        pong.listen().await;
+        let start = crate::time::tsc();
+        for _ in 0..ROUNDS {
+            ping.wake_one();
+            pong.listen().await;
+        }
+        let ticks = crate::time::tsc() - start;
+        let _ = partner.await;
+        ticks
+    });
+    kprintln!(
+        "bench: cross-CPU wake round trip: {} ticks mean over {ROUNDS} rounds",
+        ticks / ROUNDS
+    );
+}
+
 /// Runs every benchmark, then exits QEMU.
 pub fn run() -> ! {
     trap::register(apic::BENCH_VECTOR, on_bench_ipi);
     ipi_round_trip();
+    if let Some(runtime) = crate::sched::runtime() {
+        spawn_to_first_poll(runtime);
+        cross_cpu_wake_round_trip(runtime);
+    }
     kprintln!("bench: done");
     qemu::exit(qemu::ExitCode::Success)
 }

@@ -51,6 +51,17 @@ pub fn kmain(boot: &'static BootInfo) -> ! {
         warn!("ACPI power-off unavailable: {reason}");
     }
 
+    crate::sched::init();
+    for index in 1..arch::percpu::online_count() {
+        if let Some(cpu) = arch::percpu::get(index) {
+            arch::apic::send(
+                cpu.apic_id,
+                arch::apic::Delivery::Fixed(arch::apic::WAKE_VECTOR),
+            );
+        }
+    }
+    info!("sched: {} executors running", arch::percpu::online_count());
+
     if let Some(kind) = options.crash {
         crate::crash::trigger(kind);
     }
@@ -64,4 +75,16 @@ pub fn kmain(boot: &'static BootInfo) -> ! {
     let reason = arch::acpi::power_off();
     crate::error!("power-off failed: {reason}");
     crate::panic::die()
+}
+
+/// Where every AP goes once its CPU is set up: it waits for the executors,
+/// then runs its CPU loop for good.
+pub fn ap_main() -> ! {
+    loop {
+        arch::smp::run_calls();
+        if let Some(runtime) = crate::sched::runtime() {
+            crate::sched::run(runtime);
+        }
+        arch::wait_for_interrupt();
+    }
 }

@@ -30,7 +30,9 @@ pub mod mm;
 #[cfg(not(test))]
 pub mod panic;
 #[cfg(not(test))]
+pub mod sched;
+#[cfg(not(test))]
 pub mod time;
 
 #[cfg(not(test))]
-pub use init::kmain;
+pub use init::{ap_main, kmain};

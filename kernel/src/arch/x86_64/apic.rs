@@ -10,6 +10,7 @@
 //! | 0xf1   | call: run the functions queued by `smp::call_on` |
 //! | 0xf2   | test: the all-to-all IPI test                   |
 //! | 0xf3   | bench: the IPI round-trip benchmark             |
+//! | 0xf4   | sched test: IPI handlers signal a countdown     |
 //! | 0xff   | spurious                                        |
 
 use core::sync::atomic::{AtomicU64, Ordering};
@@ -20,6 +21,7 @@ pub const WAKE_VECTOR: u8 = 0xf0;
 pub const CALL_VECTOR: u8 = 0xf1;
 pub const TEST_VECTOR: u8 = 0xf2;
 pub const BENCH_VECTOR: u8 = 0xf3;
+pub const SCHED_TEST_VECTOR: u8 = 0xf4;
 pub const SPURIOUS_VECTOR: u8 = 0xff;
 
 const IA32_APIC_BASE: u32 = 0x1b;

@@ -140,15 +140,7 @@ extern "C" fn ap_entry(argument: u64) -> ! {
     if let Some(bsp) = percpu::get(0) {
         apic::send(bsp.apic_id, Delivery::Fixed(apic::WAKE_VECTOR));
     }
-    idle_loop()
-}
-
-/// The loop a CPU runs when it has nothing else to do.
-pub fn idle_loop() -> ! {
-    loop {
-        run_calls();
-        super::wait_for_interrupt();
-    }
+    crate::ap_main()
 }
 
 /// Runs the functions other CPUs queued for this one.
@@ -163,7 +155,8 @@ pub fn run_calls() {
     }
 }
 
-/// Queues `call` on CPU `index` and wakes it.
+/// Queues `call` on CPU `index` and wakes it.  The target runs it from its
+/// CPU loop (or, before the executors start, its idle loop).
 pub fn call_on(index: usize, call: impl FnOnce() + Send + 'static) -> Result<(), abi::Errno> {
     let cpu = percpu::get(index).ok_or(abi::Errno::ESRCH)?;
     cpu.calls.lock().push_back(Box::new(call));

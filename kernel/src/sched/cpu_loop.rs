@@ -1,0 +1,94 @@
+//! The CPU loop: what each CPU runs, on its one kernel stack, forever.
+//!
+//! ```text
+//! loop:
+//!   run the functions other CPUs queued (smp::call_on)
+//!   run_once: poll ready tasks (a bounded round), fire expired timers,
+//!             steal if this CPU has nothing
+//!   [once user mode exists: resume a runnable user thread]
+//!   nothing ready: enter the idle protocol, arm the LAPIC timer for the
+//!             next deadline (none: no tick at all), sti; hlt
+//! ```
+//!
+//! Interrupts stay off except in the `hlt`, so a task is never interrupted
+//! mid-poll; interrupt handlers only wake tasks and end the `hlt`.
+
+use crate::arch::smp;
+use alloc::sync::Arc;
+use alloc::task::Wake;
+use core::future::Future;
+use core::pin::pin;
+use core::sync::atomic::{AtomicBool, Ordering};
+use core::task::{Context, Poll, Waker};
+use executor::{Executor, Runtime};
+
+/// One turn of the loop.  `stop` is checked after the round and again
+/// inside the idle protocol (after the CPU has declared itself sleeping), so
+/// a stop condition that becomes true during the round never leads to a
+/// `hlt` nobody will end.
+fn turn(executor: &Executor, stop: &impl Fn() -> bool) {
+    smp::run_calls();
+    let outcome = executor.run_once();
+    if outcome.more_ready || stop() {
+        return;
+    }
+    if let Some(idle) = executor.enter_idle()
+        && !stop()
+    {
+        executor.runtime().platform().halt(idle.deadline());
+    }
+}
+
+/// Runs this CPU's executor forever.
+pub fn run(runtime: &'static Runtime) -> ! {
+    let executor = runtime.executor(crate::arch::percpu::cpu_index());
+    loop {
+        turn(&executor, &|| false);
+    }
+}
+
+/// Runs `future` to completion on this CPU, running the CPU's executor
+/// (and so every other task here) while it waits.  For code that is not a
+/// task: boot and the test runner.  `future` is polled in place: it needs
+/// no allocation and may borrow from the caller.
+pub fn block_on<F: Future>(runtime: &'static Runtime, future: F) -> F::Output {
+    let cpu = crate::arch::percpu::cpu_index();
+    let executor = runtime.executor(cpu);
+    let mut future = pin!(future);
+    let flag = Arc::new(WakeFlag {
+        woken: AtomicBool::new(false),
+        cpu,
+    });
+    let waker = Waker::from(flag.clone());
+    let mut context = Context::from_waker(&waker);
+    loop {
+        flag.woken.store(false, Ordering::SeqCst);
+        if let Poll::Ready(output) = future.as_mut().poll(&mut context) {
+            return output;
+        }
+        let woken = || flag.woken.load(Ordering::SeqCst);
+        while !woken() {
+            turn(&executor, &woken);
+        }
+    }
+}
+
+/// The waker of a `block_on` future: a flag, and a pend of the waiting CPU
+/// (an IPI when the waker runs elsewhere).
+struct WakeFlag {
+    woken: AtomicBool,
+    cpu: usize,
+}
+
+impl Wake for WakeFlag {
+    fn wake(self: Arc<Self>) {
+        self.wake_by_ref();
+    }
+
+    fn wake_by_ref(self: &Arc<Self>) {
+        self.woken.store(true, Ordering::SeqCst);
+        if let Some(runtime) = super::runtime() {
+            runtime.platform().pend(self.cpu);
+        }
+    }
+}
