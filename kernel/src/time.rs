@@ -34,6 +34,12 @@ pub fn ticks_to_ns(ticks: u64) -> u64 {
     }
 }
 
+/// The TSC value at which `now_ns` will read `ns`.
+pub fn ns_to_tsc(ns: u64) -> u64 {
+    let ticks = u128::from(ns) * u128::from(tsc_hz()) / 1_000_000_000;
+    BOOT_TSC.load(Ordering::Relaxed) + ticks as u64
+}
+
 /// Nanoseconds since kernel entry.
 pub fn uptime_ns() -> u64 {
     ticks_to_ns(tsc().saturating_sub(BOOT_TSC.load(Ordering::Relaxed)))

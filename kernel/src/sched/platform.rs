@@ -37,13 +37,8 @@ impl Platform for KernelPlatform {
 
     fn halt(&self, deadline: Option<u64>) {
         match deadline {
-            Some(deadline) => {
-                let now = crate::time::now_ns();
-                if deadline <= now {
-                    return;
-                }
-                apic::timer_oneshot_us((deadline - now).div_ceil(1000));
-            }
+            Some(deadline) if deadline <= crate::time::now_ns() => return,
+            Some(deadline) => apic::timer_at_ns(deadline),
             None => apic::timer_stop(),
         }
         arch::wait_for_interrupt();

@@ -44,11 +44,15 @@ const TIMER_CURRENT: u32 = 0x390;
 const TIMER_DIVIDE: u32 = 0x3e0;
 
 const LVT_MASKED: u32 = 1 << 16;
+const LVT_TSC_DEADLINE_MODE: u32 = 0b10 << 17;
+const IA32_TSC_DEADLINE: u32 = 0x6e0;
 const ICR_PENDING: u32 = 1 << 12;
 const DIVIDE_BY_16: u32 = 0b0011;
 
 /// Zero: x2APIC; otherwise the virtual address of the xAPIC registers.
 static XAPIC_BASE: AtomicU64 = AtomicU64::new(0);
+/// Whether `timer_at_ns` uses TSC-deadline mode (chosen on the BSP).
+static TSC_DEADLINE: core::sync::atomic::AtomicBool = core::sync::atomic::AtomicBool::new(false);
 /// LAPIC timer ticks (at divide-by-16) per millisecond, from calibration.
 static TIMER_TICKS_PER_MS: AtomicU64 = AtomicU64::new(0);
 
@@ -81,11 +85,16 @@ pub fn init_bsp() -> &'static str {
         let virt = crate::mm::paging::map_mmio(base, 4096);
         XAPIC_BASE.store(virt.as_u64(), Ordering::Relaxed);
     }
+    TSC_DEADLINE.store(super::cpu::features().tsc_deadline, Ordering::Relaxed);
     init_cpu();
-    if XAPIC_BASE.load(Ordering::Relaxed) == 0 {
-        "x2APIC"
-    } else {
-        "xAPIC"
+    match (
+        XAPIC_BASE.load(Ordering::Relaxed),
+        super::cpu::features().tsc_deadline,
+    ) {
+        (0, true) => "x2APIC, TSC-deadline timer",
+        (0, false) => "x2APIC, one-shot timer",
+        (_, true) => "xAPIC, TSC-deadline timer",
+        (_, false) => "xAPIC, one-shot timer",
     }
 }
 
@@ -200,8 +209,31 @@ pub fn timer_oneshot_us(us: u64) {
     write(TIMER_INITIAL, ticks as u32);
 }
 
+/// Arms the timer interrupt for the moment the clock reads `deadline_ns`
+/// (`time::now_ns`).  In TSC-deadline mode (where CPUID offers it) the
+/// hardware compares the TSC itself, with no rounding; otherwise a one-shot
+/// countdown, rounded up to whole microseconds.
+pub fn timer_at_ns(deadline_ns: u64) {
+    if TSC_DEADLINE.load(Ordering::Relaxed) {
+        write(LVT_TIMER, LVT_TSC_DEADLINE_MODE | u32::from(TIMER_VECTOR));
+        // Serialize the LVT write before the MSR write (SDM 10.5.4.1: in
+        // x2APIC mode the LVT write is an MSR write that may be reordered).
+        core::sync::atomic::fence(Ordering::SeqCst);
+        // SAFETY: IA32_TSC_DEADLINE exists (CPUID.01H:ECX[24]); writing a
+        // TSC value arms the timer, zero disarms it.
+        unsafe { Msr::new(IA32_TSC_DEADLINE).write(crate::time::ns_to_tsc(deadline_ns).max(1)) };
+    } else {
+        let now = crate::time::now_ns();
+        timer_oneshot_us(deadline_ns.saturating_sub(now).div_ceil(1000));
+    }
+}
+
 /// Cancels the timer.
 pub fn timer_stop() {
+    if TSC_DEADLINE.load(Ordering::Relaxed) {
+        // SAFETY: as in `timer_at_ns`; zero disarms.
+        unsafe { Msr::new(IA32_TSC_DEADLINE).write(0) };
+    }
     write(LVT_TIMER, LVT_MASKED | u32::from(TIMER_VECTOR));
     write(TIMER_INITIAL, 0);
 }
