@@ -29,6 +29,7 @@ pub mod log;
 pub mod mm;
 #[cfg(not(test))]
 pub mod panic;
+pub mod proc;
 #[cfg(not(test))]
 pub mod sched;
 #[cfg(not(test))]
