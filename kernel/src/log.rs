@@ -35,6 +35,7 @@ impl Level {
         })
     }
 
+    #[cfg(not(test))]
     fn letter(self) -> char {
         match self {
             Self::Error => 'E',
