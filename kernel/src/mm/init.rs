@@ -22,6 +22,19 @@ unsafe extern "C" {
     static __kernel_end: u8;
 }
 
+/// The initrd's physical range, reserved by `init`.
+static INITRD: spin::Once<(u64, u64)> = spin::Once::new();
+
+/// The initrd's bytes, if the boot protocol passed one.
+pub fn initrd_bytes() -> Option<&'static [u8]> {
+    let &(start, end) = INITRD.get()?;
+    let len = (end - start) as usize;
+    // SAFETY: `init` removed the range from the free frames before the
+    // frame allocator existed, so no frame of it is ever handed out and
+    // nothing writes to it; the direct map covers it; it lives forever.
+    Some(unsafe { core::slice::from_raw_parts(phys_to_virt(start).as_ptr::<u8>(), len) })
+}
+
 /// What `init` found, for the boot log.
 pub struct MemorySummary {
     pub usable_bytes: u64,
@@ -38,6 +51,7 @@ pub fn init(boot: &BootInfo) -> MemorySummary {
     free.reserve(image_start, image_end);
     if let Some(initrd) = boot.initrd {
         free.reserve(initrd.start, initrd.end);
+        INITRD.call_once(|| (initrd.start, initrd.end));
     }
 
     let frame_count = map.end_of_usable().div_ceil(PAGE_SIZE) as usize;

@@ -22,6 +22,8 @@ pub mod init;
 pub mod kstack;
 #[cfg(not(test))]
 pub mod paging;
+#[cfg(not(test))]
+pub mod space;
 
 use x86_64::{PhysAddr, VirtAddr};
 

@@ -131,6 +131,18 @@ pub fn kernel_pml4() -> PhysAddr {
     super::virt_to_phys(virt).expect("PML4 lies in the direct map")
 }
 
+/// Makes the kernel-only page table current on this CPU (an idle CPU
+/// needs no user space, and a space can only be freed when no CPU uses it).
+pub fn activate_kernel() {
+    // SAFETY: the kernel PML4 maps everything kernel code touches.
+    unsafe {
+        Cr3::write(
+            PhysFrame::containing_address(kernel_pml4()),
+            Cr3Flags::empty(),
+        )
+    };
+}
+
 /// Maps `[phys, phys + len)` uncached at its direct-map address and returns
 /// that address.  Pages already mapped (RAM, or an earlier call) are kept.
 pub fn map_mmio(phys: u64, len: u64) -> VirtAddr {
@@ -192,9 +204,14 @@ pub fn map_kernel_page(virt: VirtAddr, frame: PhysAddr, flags: Flags) {
 /// address space.  Walks the tables read-only through the direct map and
 /// takes no lock, so it is safe in fault and panic paths.
 pub fn translate(virt: u64) -> Option<(PhysAddr, Flags)> {
-    let virt = VirtAddr::try_new(virt).ok()?;
     let (root, _) = Cr3::read();
-    let mut table_phys = root.start_address().as_u64();
+    translate_in(root.start_address(), virt)
+}
+
+/// Like [`translate`], in the address space whose PML4 is at `pml4`.
+pub fn translate_in(pml4: PhysAddr, virt: u64) -> Option<(PhysAddr, Flags)> {
+    let virt = VirtAddr::try_new(virt).ok()?;
+    let mut table_phys = pml4.as_u64();
     let indices = [
         virt.p4_index(),
         virt.p3_index(),
