@@ -74,8 +74,8 @@ impl Space {
         protection: Protection,
     ) -> Result<(), Errno> {
         let end = start.checked_add(len).ok_or(Errno::EINVAL)?;
-        if start % PAGE_SIZE != 0
-            || len % PAGE_SIZE != 0
+        if !start.is_multiple_of(PAGE_SIZE)
+            || !len.is_multiple_of(PAGE_SIZE)
             || len == 0
             || start < USER_MIN
             || end > USER_END
