@@ -1,5 +1,11 @@
 //! Error numbers, with Linux's values so io_uring users read them unchanged.
 //! A CQE carries one as a negative `res`.
+//!
+//! [`Errno`] is the one error type: every errno the kernel produces has a
+//! name here.  [`RawErrno`] is what a *decoded* completion carries: any
+//! positive value, named or not, so that a newer kernel's errno (or a bogus
+//! `res`) reaches the program intact instead of being guessed at.
+#![forbid(unsafe_code)]
 
 macro_rules! errnos {
     ($($(#[$doc:meta])* $name:ident = $value:literal,)*) => {
@@ -114,6 +120,54 @@ impl core::fmt::Display for Errno {
     }
 }
 
+/// An errno value as it came out of a completion: positive, possibly one
+/// [`Errno`] does not name.  Compare it with an `Errno` directly
+/// (`raw == Errno::ENOENT`), or name it with [`RawErrno::known`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct RawErrno(u32);
+
+impl RawErrno {
+    /// Wraps a positive errno value.  `u32` because `-i32::MIN` is a
+    /// possible (if meaningless) `res` and must not overflow.
+    pub const fn new(value: u32) -> Self {
+        RawErrno(value)
+    }
+
+    /// The errno value, positive.
+    pub const fn get(self) -> u32 {
+        self.0
+    }
+
+    /// The named errno, if this ABI defines the value.
+    pub const fn known(self) -> Option<Errno> {
+        if self.0 > i32::MAX as u32 {
+            return None;
+        }
+        Errno::from_raw(self.0 as i32)
+    }
+}
+
+impl From<Errno> for RawErrno {
+    fn from(errno: Errno) -> Self {
+        RawErrno(errno as i32 as u32)
+    }
+}
+
+impl PartialEq<Errno> for RawErrno {
+    fn eq(&self, other: &Errno) -> bool {
+        self.0 == *other as i32 as u32
+    }
+}
+
+impl core::fmt::Display for RawErrno {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        match self.known() {
+            Some(errno) => errno.fmt(f),
+            None => write!(f, "errno {}", self.0),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -138,5 +192,18 @@ mod tests {
         }
         assert_eq!(Errno::from_raw(0), None);
         assert_eq!(Errno::from_raw(-22), None);
+    }
+
+    #[test]
+    fn raw_errno_names_known_values_and_keeps_others() {
+        for &e in Errno::ALL {
+            let raw = RawErrno::from(e);
+            assert_eq!(raw.known(), Some(e));
+            assert_eq!(raw, e);
+        }
+        assert_eq!(RawErrno::new(4095).known(), None);
+        assert_eq!(RawErrno::new(4095).get(), 4095);
+        assert_eq!(RawErrno::new(u32::MAX).known(), None);
+        assert_ne!(RawErrno::new(23), Errno::EINVAL);
     }
 }

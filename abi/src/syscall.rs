@@ -1,5 +1,6 @@
 //! Trap numbers.  The kernel has two traps (DESIGN.md section 5):
 //! `ring_enter` and `exit`; everything else is an opcode in a ring.
+#![forbid(unsafe_code)]
 
 /// A system call number, passed in RAX to the `syscall` instruction.
 #[repr(u64)]
