@@ -51,6 +51,21 @@ pub fn kmain(boot: &'static BootInfo) -> ! {
         warn!("ACPI power-off unavailable: {reason}");
     }
 
+    match crate::fs::initfs::init() {
+        crate::fs::initfs::Found::Archive(archive) => {
+            let bytes: u64 = archive.entries().map(|entry| entry.size_bytes).sum();
+            info!(
+                "initfs: {} entries, {} KiB of file data",
+                archive.len(),
+                bytes >> 10
+            );
+        }
+        crate::fs::initfs::Found::Missing => info!("initfs: none passed (QEMU's -initrd)"),
+        crate::fs::initfs::Found::Malformed(error) => {
+            crate::error!("initfs: malformed archive ({error}); continuing without one");
+        }
+    }
+
     crate::sched::init();
     for index in 1..arch::percpu::online_count() {
         if let Some(cpu) = arch::percpu::get(index) {

@@ -22,6 +22,7 @@ pub mod boot;
 #[cfg(not(test))]
 mod crash;
 pub mod firmware;
+pub mod fs;
 #[cfg(not(test))]
 mod init;
 pub mod ktest;

@@ -10,7 +10,8 @@
 //!
 //! The plan says what to map; the address-space code maps it (writable
 //! segments into fresh frames, as the design asks).
-#![forbid(unsafe_code)]
+// `deny`, not `forbid`: `ktest!` registrations are the one allowed form.
+#![deny(unsafe_code)]
 
 use abi::Errno;
 use alloc::vec::Vec;
@@ -191,3 +192,32 @@ fn check_segment(ph: &ProgramHeader, file_len: u64) -> Result<Segment, ElfError>
 #[cfg(test)]
 #[path = "elf_tests.rs"]
 mod tests;
+
+crate::ktest!(
+    fn the_initfs_programs_load_into_a_space() {
+        use crate::mm::space::Space;
+        let archive = crate::fs::initfs::get().ok_or("no initfs")?;
+        let programs = archive
+            .children("bin")
+            .map_err(|e| alloc::format!("bin: {e}"))?;
+        let mut count = 0;
+        for program in programs {
+            let plan = plan(program.data).map_err(|e| alloc::format!("{}: {e}", program.name))?;
+            let mut space = Space::new().map_err(|e| alloc::format!("{e}"))?;
+            space
+                .load(program.data, &plan)
+                .map_err(|e| alloc::format!("{}: {e}", program.name))?;
+            let (_, flags) = space
+                .translate(plan.entry)
+                .ok_or("the entry point is not mapped")?;
+            use x86_64::structures::paging::PageTableFlags as F;
+            crate::ensure!(
+                flags.contains(F::USER_ACCESSIBLE) && !flags.contains(F::NO_EXECUTE),
+                "entry page {flags:?}"
+            );
+            count += 1;
+        }
+        crate::ensure!(count > 0, "no programs in /bin");
+        Ok(())
+    }
+);

@@ -2,7 +2,7 @@
 //! cross-CPU wakes, timers, a countdown signalled from interrupt handlers,
 //! stealing, and leaks.
 
-use super::{block_on, runtime};
+use super::runtime;
 use crate::arch::apic::{self, Delivery};
 use crate::arch::{percpu, trap};
 use crate::{ensure, ensure_eq, ktest};
@@ -16,18 +16,19 @@ fn rt() -> Result<&'static Runtime, alloc::string::String> {
 }
 
 ktest!(
-    fn tasks_run_on_every_cpu() {
+    async fn tasks_run_on_every_cpu() {
         let rt = rt()?;
         let handles: Vec<_> = (0..rt.cpu_count())
             .map(|cpu| rt.spawn_on(cpu, async { percpu::cpu_index() }))
             .collect();
-        let ran_on = block_on(rt, async {
+        let ran_on = async {
             let mut ran_on = Vec::new();
             for handle in handles {
                 ran_on.push(handle.await);
             }
             ran_on
-        });
+        }
+        .await;
         for (cpu, result) in ran_on.into_iter().enumerate() {
             ensure_eq!(result.map_err(|e| alloc::format!("{e:?}"))?, cpu);
         }
@@ -36,7 +37,7 @@ ktest!(
 );
 
 ktest!(
-    fn wakes_cross_between_cpus() {
+    async fn wakes_cross_between_cpus() {
         const ROUNDS: usize = 2000;
         let rt = rt()?;
         let far = rt.cpu_count() - 1;
@@ -54,20 +55,21 @@ ktest!(
                 Ok::<(), alloc::string::String>(())
             })
         };
-        block_on(rt, async {
+        async {
             for _ in 0..ROUNDS {
                 ping.wake_one();
                 pong.listen().await;
             }
-        });
-        block_on(rt, partner).map_err(|e| alloc::format!("{e:?}"))??;
+        }
+        .await;
+        partner.await.map_err(|e| alloc::format!("{e:?}"))??;
         ensure_eq!(rounds.load(Ordering::Acquire), ROUNDS);
         Ok(())
     }
 );
 
 ktest!(
-    fn timers_fire_in_order_and_never_early() {
+    async fn timers_fire_in_order_and_never_early() {
         let rt = rt()?;
         // 1 us to 100 ms, spawned out of order on this CPU.  The deadlines count
         // from 20 ms ahead, so every timer is registered before any is due (a
@@ -104,7 +106,7 @@ ktest!(
                 })
             })
             .collect();
-        let on_time = block_on(rt, async {
+        let on_time = async {
             for handle in handles {
                 let _ = handle.await;
             }
@@ -113,7 +115,8 @@ ktest!(
                 on_time &= handle.await.unwrap_or(false);
             }
             on_time
-        });
+        }
+        .await;
         let fired = fired.lock();
         let order: Vec<u64> = fired.iter().map(|&(delay, _)| delay).collect();
         let mut sorted = delays_ns.to_vec();
@@ -144,7 +147,7 @@ fn on_countdown_ipi(_frame: &mut trap::TrapFrame) {
 }
 
 ktest!(
-    fn countdown_completes_from_ipi_handlers_on_every_cpu() {
+    async fn countdown_completes_from_ipi_handlers_on_every_cpu() {
         let rt = rt()?;
         let cpus = percpu::online_count();
         let countdown: &'static CountdownCompletion =
@@ -155,10 +158,7 @@ ktest!(
             let cpu = percpu::get(index).ok_or("missing CPU block")?;
             apic::send(cpu.apic_id, Delivery::Fixed(apic::SCHED_TEST_VECTOR));
         }
-        let done = block_on(
-            rt,
-            executor::timeout(countdown.wait(), rt.now() + 1_000_000_000),
-        );
+        let done = executor::timeout(countdown.wait(), rt.now() + 1_000_000_000).await;
         COUNTDOWN.store(core::ptr::null_mut(), Ordering::Release);
         ensure!(
             done.is_ok(),
@@ -171,7 +171,7 @@ ktest!(
 );
 
 ktest!(
-    fn a_burst_on_one_cpu_is_shared_out() {
+    async fn a_burst_on_one_cpu_is_shared_out() {
         const TASKS: usize = 400;
         let rt = rt()?;
         let ran_on: Arc<[AtomicUsize]> = (0..rt.cpu_count()).map(|_| AtomicUsize::new(0)).collect();
@@ -185,11 +185,12 @@ ktest!(
                 })
             })
             .collect();
-        block_on(rt, async {
+        async {
             for handle in handles {
                 let _ = handle.await;
             }
-        });
+        }
+        .await;
         let counts: Vec<usize> = ran_on.iter().map(|c| c.load(Ordering::Acquire)).collect();
         ensure_eq!(counts.iter().sum::<usize>(), TASKS);
         if rt.cpu_count() > 1 {
@@ -204,12 +205,12 @@ ktest!(
 );
 
 ktest!(
-    fn a_hundred_thousand_short_tasks_leak_nothing() {
+    async fn a_hundred_thousand_short_tasks_leak_nothing() {
         const TASKS: usize = 100_000;
         let rt = rt()?;
         let heap_before = crate::mm::heap::bytes_in_use();
         let live_before = rt.live_tasks();
-        let sum = block_on(rt, async {
+        let sum = async {
             let mut sum = 0usize;
             // In waves, so the joins stay bounded.
             for wave in 0..TASKS / 1000 {
@@ -221,7 +222,8 @@ ktest!(
                 }
             }
             sum
-        });
+        }
+        .await;
         ensure_eq!(sum, TASKS * (TASKS - 1) / 2);
         ensure_eq!(rt.live_tasks(), live_before);
         ensure_eq!(crate::mm::heap::bytes_in_use(), heap_before);

@@ -14,6 +14,8 @@ use crate::symbolize::Symbolizer;
 pub struct Paths {
     pub workspace: PathBuf,
     pub kernel: PathBuf,
+    /// The initfs archive built next to the kernel (`initfs.rs`).
+    pub initfs: PathBuf,
 }
 
 impl Paths {
@@ -38,6 +40,7 @@ impl Paths {
         };
         Paths {
             kernel: target.join("release").join("kernel"),
+            initfs: target.join("release").join("initfs.cpio"),
             workspace,
         }
     }
@@ -57,6 +60,7 @@ pub enum BuildError {
     Spawn(std::io::Error),
     Failed(std::process::ExitStatus),
     Missing(PathBuf),
+    Initfs(std::io::Error),
 }
 
 impl fmt::Display for BuildError {
@@ -64,8 +68,12 @@ impl fmt::Display for BuildError {
         match self {
             BuildError::Spawn(e) => write!(f, "could not run cargo: {e}"),
             BuildError::Failed(status) => {
-                write!(f, "`cargo build --release -p kernel` failed ({status})")
+                write!(
+                    f,
+                    "`cargo build --release` of the kernel and user programs failed ({status})"
+                )
             }
+            BuildError::Initfs(e) => write!(f, "could not build the initfs: {e}"),
             BuildError::Missing(path) => {
                 write!(f, "the kernel image {} does not exist", path.display())
             }
@@ -73,29 +81,44 @@ impl fmt::Display for BuildError {
     }
 }
 
-/// Runs `cargo build --release -p kernel` from the workspace root, its
-/// output going to our stderr, and checks that the image exists.
+/// Runs `cargo build --release` for the kernel and every user program
+/// from the workspace root, its output going to our stderr, packs the
+/// initfs, and checks that both images exist.
 pub fn build_kernel(paths: &Paths) -> Result<(), BuildError> {
+    let programs = crate::initfs::user_programs(&paths.workspace).map_err(BuildError::Initfs)?;
+    let mut args = vec![
+        "build".to_string(),
+        "--release".into(),
+        "-p".into(),
+        "kernel".into(),
+    ];
+    for program in &programs {
+        args.extend(["-p".to_string(), program.clone()]);
+    }
     // Under `cargo run`, CARGO names the cargo that started us.
     let cargo = env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
     let status = Command::new(cargo)
-        .args(["build", "--release", "-p", "kernel"])
+        .args(&args)
         .current_dir(&paths.workspace)
         .status()
         .map_err(BuildError::Spawn)?;
     if !status.success() {
         return Err(BuildError::Failed(status));
     }
+    let release_dir = paths.kernel.parent().unwrap_or(Path::new("."));
+    crate::initfs::write(&paths.workspace, release_dir, &paths.initfs)
+        .map_err(BuildError::Initfs)?;
     require_image(paths)
 }
 
-/// For `--no-build`: the image must already be there.
+/// For `--no-build`: the images must already be there.
 pub fn require_image(paths: &Paths) -> Result<(), BuildError> {
-    if paths.kernel.is_file() {
-        Ok(())
-    } else {
-        Err(BuildError::Missing(paths.kernel.clone()))
+    for image in [&paths.kernel, &paths.initfs] {
+        if !image.is_file() {
+            return Err(BuildError::Missing(image.clone()));
+        }
     }
+    Ok(())
 }
 
 /// Finds QEMU, then builds the kernel (or, with `no_build`, checks that

@@ -17,6 +17,7 @@
 
 mod args;
 mod image;
+mod initfs;
 mod lines;
 mod process;
 mod qemu;
@@ -79,7 +80,12 @@ fn boot_interactive(options: &RunOptions) -> Result<Ending, String> {
     let symbols = image::load_symbols(&paths);
 
     let mut config = QemuConfig::new(&paths.kernel, options.smp, &options.mem, &options.append);
-    config.initrd = options.initrd.clone();
+    config.initrd = Some(
+        options
+            .initrd
+            .clone()
+            .unwrap_or_else(|| paths.initfs.clone()),
+    );
     config.icount = options.icount;
     config.kvm = options.kvm;
     config.gdb = options.gdb;

@@ -13,7 +13,7 @@ use crate::image;
 use crate::lines::Lines;
 use crate::process::{self, Io};
 use crate::qemu::QemuConfig;
-use crate::suite::{self, Case, Expect};
+use crate::suite::{self, Case, Expect, Initrd};
 use crate::symbolize::Symbolizer;
 use crate::transcript::{self, KtestEvent, KtestLog};
 
@@ -54,7 +54,8 @@ fn say(line: &str) {
 struct Setup {
     qemu: PathBuf,
     kernel: PathBuf,
-    initrd: Option<PathBuf>,
+    /// The initfs every boot gets (`--initrd`, or the one built).
+    initrd: PathBuf,
     timeout: Option<Duration>,
     symbols: Symbolizer,
 }
@@ -85,7 +86,10 @@ fn prepare(options: &TestOptions) -> Result<Setup, String> {
         qemu,
         symbols: image::load_symbols(&paths),
         kernel: paths.kernel,
-        initrd: options.initrd.clone(),
+        initrd: options
+            .initrd
+            .clone()
+            .unwrap_or_else(|| paths.initfs.clone()),
         timeout: (options.timeout_secs > 0).then(|| Duration::from_secs(options.timeout_secs)),
     })
 }
@@ -94,7 +98,18 @@ fn run_case(case: &Case, setup: &Setup, tally: &mut Tally) {
     let mut config = QemuConfig::new(&setup.kernel, case.smp, case.mem, case.append);
     config.machine = case.machine.to_string();
     config.cpu = case.cpu.to_string();
-    config.initrd = setup.initrd.clone();
+    config.initrd = Some(match case.initrd {
+        Initrd::Built => setup.initrd.clone(),
+        Initrd::Garbage => match garbage_initrd(&setup.initrd) {
+            Ok(path) => path,
+            Err(e) => {
+                return tally.fail(
+                    &case.name,
+                    &format!("could not write a garbage initrd: {e}"),
+                );
+            }
+        },
+    });
 
     let mut transcript = Vec::new();
     let mut log = KtestLog::default();
@@ -180,3 +195,17 @@ fn show_tail(transcript: &[String], stderr: &str, symbols: &Symbolizer) {
 #[cfg(test)]
 #[path = "runner_tests.rs"]
 mod tests;
+
+/// Writes a deterministic garbage archive next to `initfs`: a newc magic,
+/// then bytes that are not hex, then noise.
+fn garbage_initrd(initfs: &std::path::Path) -> std::io::Result<PathBuf> {
+    let path = initfs.with_extension("garbage.cpio");
+    let mut bytes = b"070701zz".to_vec();
+    let mut state = 0x2545_f491_u32;
+    bytes.extend((0..4096).map(|_| {
+        state = state.wrapping_mul(1_664_525).wrapping_add(1_013_904_223);
+        (state >> 24) as u8
+    }));
+    std::fs::write(&path, bytes)?;
+    Ok(path)
+}

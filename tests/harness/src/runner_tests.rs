@@ -48,7 +48,7 @@ impl FakeQemu {
         Setup {
             qemu: self.program.clone(),
             kernel: PathBuf::from("/images/kernel"),
-            initrd: None,
+            initrd: self.dir.join("initfs.cpio"),
             timeout: Some(timeout),
             symbols: Symbolizer::from_symbols([Symbol {
                 start: 0xffff_ffff_8000_2000,

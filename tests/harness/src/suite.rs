@@ -28,6 +28,16 @@ pub enum Expect {
     },
 }
 
+/// Which initfs a boot gets.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Initrd {
+    /// The archive built from `user/` (or `--initrd`).
+    Built,
+    /// Bytes that start like a newc archive and then go wrong: the kernel
+    /// must report it and boot on.
+    Garbage,
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Case {
     /// The test's name; for `Ktest`, the prefix of its tests' names.
@@ -39,6 +49,7 @@ pub struct Case {
     /// exercises another platform path).
     pub machine: &'static str,
     pub cpu: &'static str,
+    pub initrd: Initrd,
     pub expect: Expect,
 }
 
@@ -51,6 +62,7 @@ pub fn matrix(options: &TestOptions) -> Vec<Case> {
         append,
         machine: "q35",
         cpu: "max",
+        initrd: Initrd::Built,
         expect,
     };
     let mut cases: Vec<Case> = options
@@ -78,6 +90,19 @@ pub fn matrix(options: &TestOptions) -> Vec<Case> {
             machine: "pc",
             cpu: "qemu64",
             ..case("pc-qemu64", 2, "256M", "ktest", Expect::Ktest)
+        });
+        cases.push(Case {
+            initrd: Initrd::Garbage,
+            ..case(
+                "boot/bad-initfs",
+                2,
+                "256M",
+                "",
+                Expect::PowerOff {
+                    cpus: Some(2),
+                    words: &["malformed"],
+                },
+            )
         });
         cases.push(case(
             "boot/bad-cmdline",

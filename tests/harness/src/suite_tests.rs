@@ -54,6 +54,7 @@ fn full_matrix() {
             "boot/smp1-128M",
             "pit",
             "pc-qemu64",
+            "boot/bad-initfs",
             "boot/bad-cmdline",
             "crash/page-fault",
             "crash/panic"
@@ -76,6 +77,8 @@ fn full_matrix() {
     let baseline = case(&cases, "pc-qemu64");
     assert_eq!((baseline.machine, baseline.cpu), ("pc", "qemu64"));
     assert_eq!((small.machine, small.cpu), ("q35", "max"));
+    assert_eq!(case(&cases, "boot/bad-initfs").initrd, Initrd::Garbage);
+    assert_eq!(small.initrd, Initrd::Built);
     let bad = case(&cases, "boot/bad-cmdline");
     assert_eq!(
         (bad.smp, bad.mem, bad.append),
