@@ -1,5 +1,11 @@
-//! Processes: for now, how a program image becomes a load plan (`elf`).
-//! The process object, its handle table and its threads join with user
-//! mode.
+//! Processes.
+//!
+//! - `elf`: checking a program image and planning its loading;
+//! - `process`: the process object and its exit status;
+//! - `spawn`: starting a program from the initfs.
 
 pub mod elf;
+#[cfg(not(test))]
+pub mod process;
+#[cfg(not(test))]
+pub mod spawn;

@@ -5,7 +5,9 @@
 //!   run the functions other CPUs queued (smp::call_on)
 //!   run_once: poll ready tasks (a bounded round), fire expired timers,
 //!             steal if this CPU has nothing
-//!   [once user mode exists: resume a runnable user thread]
+//!   a runnable user thread: resume it (never returns here: its next entry
+//!             to the kernel restarts the loop at the top of the stack),
+//!             with the LAPIC timer armed for its slice
 //!   nothing ready: enter the idle protocol, arm the LAPIC timer for the
 //!             next deadline (none: no tick at all), sti; hlt
 //! ```
@@ -13,6 +15,7 @@
 //! Interrupts stay off except in the `hlt`, so a task is never interrupted
 //! mid-poll; interrupt handlers only wake tasks and end the `hlt`.
 
+use super::thread;
 use crate::arch::smp;
 use alloc::sync::Arc;
 use alloc::task::Wake;
@@ -26,11 +29,14 @@ use executor::{Executor, Runtime};
 /// inside the idle protocol (after the CPU has declared itself sleeping), so
 /// a stop condition that becomes true during the round never leads to a
 /// `hlt` nobody will end.
-fn turn(executor: &Executor, stop: &impl Fn() -> bool) {
+fn turn(executor: &Executor, stop: &impl Fn() -> bool, may_resume_threads: bool) {
     smp::run_calls();
     let outcome = executor.run_once();
     if outcome.more_ready || stop() {
         return;
+    }
+    if may_resume_threads && let Some(thread) = thread::next_runnable(executor.cpu()) {
+        resume(executor.cpu(), thread, outcome.next_deadline);
     }
     if let Some(idle) = executor.enter_idle()
         && !stop()
@@ -39,12 +45,41 @@ fn turn(executor: &Executor, stop: &impl Fn() -> bool) {
     }
 }
 
-/// Runs this CPU's executor forever.
+/// Runs this CPU's executor and its user threads forever.
 pub fn run(runtime: &'static Runtime) -> ! {
     let executor = runtime.executor(crate::arch::percpu::cpu_index());
     loop {
-        turn(&executor, &|| false);
+        turn(&executor, &|| false, true);
     }
+}
+
+/// Starts the loop again from wherever the stack is (an entry from user
+/// mode, which began at the top of this CPU's kernel stack).
+pub fn restart() -> ! {
+    run(super::runtime().expect("user threads run only under the executors"))
+}
+
+/// How long a user thread runs before the timer preempts it.
+const SLICE_NS: u64 = 10_000_000;
+
+/// Runs `thread` on this CPU until its next entry to the kernel.
+fn resume(cpu: usize, thread: Arc<thread::Thread>, next_deadline: Option<u64>) -> ! {
+    thread.process.activate_space();
+    let (regs, fpu, resume) = {
+        let state = thread.state.lock();
+        (
+            state.regs.clone(),
+            state.fpu.as_deref().cloned(),
+            state.resume,
+        )
+    };
+    let slice_end = crate::time::now_ns() + SLICE_NS;
+    crate::arch::apic::timer_at_ns(
+        next_deadline.map_or(slice_end, |deadline| deadline.min(slice_end)),
+    );
+    // The slot owns the thread while it runs; nothing here needs a drop.
+    drop(thread::set_current(cpu, Some(thread)));
+    crate::arch::user::enter_user(&regs, fpu.as_ref(), resume)
 }
 
 /// Runs `future` to completion on this CPU, running the CPU's executor
@@ -67,8 +102,10 @@ pub fn block_on<F: Future>(runtime: &'static Runtime, future: F) -> F::Output {
             return output;
         }
         let woken = || flag.woken.load(Ordering::SeqCst);
+        // Never a user thread here: this frame lives on the stack that the
+        // thread's next entry would reset.
         while !woken() {
-            turn(&executor, &woken);
+            turn(&executor, &woken, false);
         }
     }
 }

@@ -10,7 +10,9 @@
 //! halting, the loop will resume a runnable thread.
 
 pub mod cpu_loop;
+pub mod entry;
 mod platform;
+pub mod thread;
 
 mod ktests;
 

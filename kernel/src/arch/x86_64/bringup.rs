@@ -15,6 +15,7 @@ pub fn early() -> cpu::Features {
     let tss = gdt::load_bsp();
     BSP_TSS.call_once(|| tss);
     idt::load();
+    super::user::init_cpu();
     features
 }
 

@@ -45,6 +45,22 @@ const NAMES: [(&str, &str); 32] = [
     ("#31", "reserved"),
 ];
 
+/// The mnemonic and name of exception `vector`, e.g. `#PF page fault`.
+pub fn name(vector: u8) -> &'static str {
+    const FULL: [&str; 32] = {
+        let mut full = [""; 32];
+        let mut i = 0;
+        while i < 32 {
+            full[i] = NAMES[i].1;
+            i += 1;
+        }
+        full
+    };
+    FULL.get(usize::from(vector))
+        .copied()
+        .unwrap_or("interrupt")
+}
+
 /// Entry from `trap_dispatch` for vectors 0..32.
 pub fn handle(frame: &mut TrapFrame) {
     let vector = frame.vector as usize;

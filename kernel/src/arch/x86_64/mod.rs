@@ -28,8 +28,10 @@ pub mod serial;
 pub mod smp;
 mod trampoline;
 pub mod trap;
+pub mod user;
 
 pub use boot32::{BOOT_STACK, BOOT_STACK_BYTES};
+pub use exception::name as exception_name;
 
 use x86_64::instructions::interrupts;
 

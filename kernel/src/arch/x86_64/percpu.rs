@@ -19,23 +19,37 @@ pub const MAX_CPUS: usize = 64;
 /// Work sent to a CPU by `smp::call_on`.
 pub type Call = Box<dyn FnOnce() + Send>;
 
+/// The block's head is read by the entry code in asm, at fixed offsets.
 #[repr(C)]
 pub struct PerCpu {
     /// `gs:0`: this block's address.
     self_ptr: *const PerCpu,
     /// `gs:8`: the dense CPU index (0 is the BSP).
     index: usize,
+    /// `gs:16`: the top of this CPU's one kernel stack; every entry from
+    /// user mode starts here.
+    pub kernel_stack_top: VirtAddr,
+    /// `gs:24`: the user RSP, between `syscall` and the push that saves it.
+    user_rsp_scratch: core::sync::atomic::AtomicU64,
     /// The local APIC id, as the MADT and the ICR name the CPU.
     pub apic_id: u32,
-    /// The top of this CPU's one kernel stack.
-    pub kernel_stack_top: VirtAddr,
     pub tss: &'static TaskStateSegment,
     /// Functions other CPUs asked this CPU to run (`smp::call_on`).
     pub calls: Mutex<VecDeque<Call>>,
 }
 
+/// Offsets the entry code uses.
+pub const KERNEL_STACK_TOP_OFFSET: usize = 16;
+pub const USER_RSP_SCRATCH_OFFSET: usize = 24;
+const _: () = {
+    assert!(core::mem::offset_of!(PerCpu, self_ptr) == 0);
+    assert!(core::mem::offset_of!(PerCpu, index) == 8);
+    assert!(core::mem::offset_of!(PerCpu, kernel_stack_top) == KERNEL_STACK_TOP_OFFSET);
+    assert!(core::mem::offset_of!(PerCpu, user_rsp_scratch) == USER_RSP_SCRATCH_OFFSET);
+};
+
 // SAFETY: the raw self pointer is only read as an address; every mutable
-// field is behind a lock.
+// field is behind a lock or atomic.
 unsafe impl Sync for PerCpu {}
 // SAFETY: as above.
 unsafe impl Send for PerCpu {}
@@ -62,8 +76,9 @@ pub fn create(
     let block = Box::leak(Box::new(PerCpu {
         self_ptr: core::ptr::null(),
         index,
-        apic_id,
         kernel_stack_top,
+        user_rsp_scratch: core::sync::atomic::AtomicU64::new(0),
+        apic_id,
         tss,
         calls: Mutex::new(VecDeque::new()),
     }));

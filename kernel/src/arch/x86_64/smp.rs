@@ -133,6 +133,7 @@ extern "C" fn ap_entry(argument: u64) -> ! {
     super::cpu::enable_protections();
     let tss = gdt::load(Box::leak(Box::new(gdt::CpuTables::new())), start.ist_tops);
     super::idt::load();
+    super::user::init_cpu();
     let block = percpu::create(start.index, start.apic_id, start.kernel_stack_top, tss);
     percpu::install(block);
     apic::init_cpu();

@@ -69,6 +69,13 @@ trap_stubs:
     .endr
 
 trap_common:
+    /* From user mode (CS at 24(%rsp): vector, error code, RIP below it),
+       the GS base is the user's: switch to the kernel's.  A user trap never
+       returns through here (see user.rs), so only the entry swaps. */
+    testb $3, 24(%rsp)
+    jz 1f
+    swapgs
+1:
     push %r15
     push %r14
     push %r13
@@ -138,7 +145,13 @@ pub fn register(vector: u8, handler: Handler) {
 
 extern "C" fn trap_dispatch(frame: &mut TrapFrame) {
     let vector = frame.vector as usize;
+    let from_user = frame.cs & 3 == 3;
     if vector < 32 {
+        // A user fault is the process's problem (the scheduler kills it);
+        // NMI, #DF and #MC are the machine's, wherever they land.
+        if from_user && ![NMI, DOUBLE_FAULT, MACHINE_CHECK].contains(&vector) {
+            super::user::trap_from_user(frame);
+        }
         super::exception::handle(frame);
         return;
     }
@@ -153,5 +166,10 @@ extern "C" fn trap_dispatch(frame: &mut TrapFrame) {
     }
     if vector != super::apic::SPURIOUS_VECTOR as usize && !super::pic::is_legacy_vector(vector) {
         super::apic::eoi();
+    }
+    if from_user {
+        // The interrupt preempted a user thread: the scheduler decides who
+        // runs next, from the top of the kernel stack.
+        super::user::trap_from_user(frame);
     }
 }

@@ -1,0 +1,355 @@
+//! Entering and leaving user mode on the one kernel stack per CPU.
+//!
+//! ```text
+//! user ──syscall──> syscall_entry: swapgs; rsp = gs:[16] (stack top);
+//!                   push the user's rsp, rflags, rip and GPRs (a
+//!                   SyscallFrame) ──> sched::entry::syscall(&frame)  -> !
+//! user ──trap────> IST stub ──> trap_common (swapgs) ──> trap_dispatch:
+//!                   copy the TrapFrame and the fxsave area into the thread,
+//!                   move to the stack top ──> sched::entry::trap(..)  -> !
+//! kernel ──enter_user(regs, fpu, mode)──> sysretq (after a syscall:
+//!                   caller-saved GPRs and all XMM zeroed) or iretq (full
+//!                   restore)
+//! ```
+//!
+//! Neither entry returns along the stack it came in on: the kernel picks
+//! up the thread's state from its `Thread`, and every entry starts again at
+//! the top of this CPU's kernel stack.
+
+use super::gdt::{KERNEL_CODE, USER_CODE, USER_DATA};
+use super::percpu::{KERNEL_STACK_TOP_OFFSET, USER_RSP_SCRATCH_OFFSET};
+use super::trap::TrapFrame;
+use x86_64::VirtAddr;
+use x86_64::registers::model_specific::{Efer, EferFlags, LStar, SFMask, Star};
+use x86_64::registers::rflags::RFlags;
+use x86_64::registers::segmentation::SegmentSelector;
+
+/// A user thread's general registers, as the kernel keeps them.
+#[repr(C)]
+#[derive(Clone, Debug, Default)]
+pub struct UserRegisters {
+    pub rax: u64,
+    pub rbx: u64,
+    pub rcx: u64,
+    pub rdx: u64,
+    pub rsi: u64,
+    pub rdi: u64,
+    pub rbp: u64,
+    pub r8: u64,
+    pub r9: u64,
+    pub r10: u64,
+    pub r11: u64,
+    pub r12: u64,
+    pub r13: u64,
+    pub r14: u64,
+    pub r15: u64,
+    pub rip: u64,
+    pub rsp: u64,
+    pub rflags: u64,
+}
+
+/// The 512-byte FXSAVE image of the FPU/SSE state.
+#[repr(C, align(16))]
+#[derive(Clone)]
+pub struct FxArea(pub [u8; 512]);
+
+/// How to go back to user mode.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Resume {
+    /// After a syscall: only RAX (the result), RIP, RSP, RFLAGS and the
+    /// callee-saved registers matter; the rest, XMM included, is zeroed.
+    Sysret,
+    /// After an interrupt or exception: everything comes back.
+    Iret,
+}
+
+/// The frame `syscall_entry` pushes on the kernel stack.
+#[repr(C)]
+pub struct SyscallFrame {
+    pub gprs: [u64; 15],
+    pub rip: u64,
+    pub rflags: u64,
+    pub rsp: u64,
+}
+
+/// RFLAGS bits a user thread may not set: IOPL, NT, RF, VM, VIF, VIP, ID
+/// are cleared; IF is forced on.
+const USER_RFLAGS_CLEARED: u64 =
+    (3 << 12) | (1 << 14) | (1 << 16) | (1 << 17) | (1 << 19) | (1 << 20) | (1 << 21);
+const USER_RFLAGS_SET: u64 = 1 << 9;
+/// One past the canonical user half: `sysretq` to a non-canonical RIP
+/// would fault in ring 0 on the user's stack, so such a thread resumes
+/// through `iretq`, whose fault arrives from user mode.
+const USER_END: u64 = 0x0000_8000_0000_0000;
+
+core::arch::global_asm!(
+    r#"
+    .section .text.user_entry, "ax", @progbits
+    .globl syscall_entry
+syscall_entry:
+    swapgs
+    mov %rsp, %gs:{scratch}
+    mov %gs:{stack_top}, %rsp
+    push %gs:{scratch}
+    push %r11
+    push %rcx
+    push %r15
+    push %r14
+    push %r13
+    push %r12
+    push %r11
+    push %r10
+    push %r9
+    push %r8
+    push %rbp
+    push %rdi
+    push %rsi
+    push %rdx
+    push %rcx
+    push %rbx
+    push %rax
+    mov %rsp, %rdi
+    xor %ebp, %ebp
+    cld
+    call {entry}
+    ud2
+"#,
+    scratch = const USER_RSP_SCRATCH_OFFSET,
+    stack_top = const KERNEL_STACK_TOP_OFFSET,
+    entry = sym syscall_from_user,
+    options(att_syntax)
+);
+
+unsafe extern "C" {
+    fn syscall_entry();
+}
+
+extern "C" fn syscall_from_user(frame: &SyscallFrame) -> ! {
+    let g = &frame.gprs;
+    let regs = UserRegisters {
+        rax: g[0],
+        rbx: g[1],
+        rcx: g[2],
+        rdx: g[3],
+        rsi: g[4],
+        rdi: g[5],
+        rbp: g[6],
+        r8: g[7],
+        r9: g[8],
+        r10: g[9],
+        r11: g[10],
+        r12: g[11],
+        r13: g[12],
+        r14: g[13],
+        r15: g[14],
+        rip: frame.rip,
+        rsp: frame.rsp,
+        rflags: frame.rflags,
+    };
+    crate::sched::entry::syscall(regs)
+}
+
+/// Turns on SYSCALL/SYSRET on this CPU.
+pub fn init_cpu() {
+    // SAFETY: the selectors match the GDT layout (see `gdt`), the entry
+    // point is `syscall_entry`, and the mask clears IF (so the entry runs
+    // with interrupts off), DF, TF and AC.
+    unsafe {
+        Star::write(
+            SegmentSelector(USER_CODE),
+            SegmentSelector(USER_DATA),
+            SegmentSelector(KERNEL_CODE),
+            SegmentSelector(super::gdt::KERNEL_DATA),
+        )
+        .expect("GDT layout matches SYSRET's expectations");
+        LStar::write(VirtAddr::new(syscall_entry as *const () as u64));
+        SFMask::write(
+            RFlags::INTERRUPT_FLAG
+                | RFlags::DIRECTION_FLAG
+                | RFlags::TRAP_FLAG
+                | RFlags::ALIGNMENT_CHECK,
+        );
+        Efer::update(|efer| efer.insert(EferFlags::SYSTEM_CALL_EXTENSIONS));
+    }
+}
+
+/// `trap_dispatch`'s path for a trap taken in user mode: save the state
+/// into the current thread, leave the IST stack, and let the scheduler
+/// decide.  `frame` sits on the IST stack with the fxsave area below it.
+pub fn trap_from_user(frame: &TrapFrame) -> ! {
+    let regs = UserRegisters {
+        rax: frame.rax,
+        rbx: frame.rbx,
+        rcx: frame.rcx,
+        rdx: frame.rdx,
+        rsi: frame.rsi,
+        rdi: frame.rdi,
+        rbp: frame.rbp,
+        r8: frame.r8,
+        r9: frame.r9,
+        r10: frame.r10,
+        r11: frame.r11,
+        r12: frame.r12,
+        r13: frame.r13,
+        r14: frame.r14,
+        r15: frame.r15,
+        rip: frame.rip,
+        rsp: frame.rsp,
+        rflags: frame.rflags,
+    };
+    // SAFETY: `trap_common` put the 512-byte fxsave image right below the
+    // frame, 16-byte aligned.
+    let fpu = unsafe { &*((frame as *const TrapFrame as *const u8).sub(512) as *const FxArea) };
+    let cause = crate::sched::entry::TrapCause {
+        vector: frame.vector as u8,
+        error_code: frame.error_code,
+        fault_address: x86_64::registers::control::Cr2::read_raw(),
+    };
+    crate::sched::entry::save_trap(regs, fpu);
+    let top = super::percpu::current().kernel_stack_top.as_u64();
+    // SAFETY: moves to the top of this CPU's kernel stack (nothing lives
+    // there: every user entry starts from it) and calls a function that
+    // never returns; the IST stack is abandoned, as the next trap resets it.
+    unsafe {
+        core::arch::asm!(
+            "mov rsp, {top}",
+            "xor ebp, ebp",
+            "call {entry}",
+            "ud2",
+            top = in(reg) top,
+            entry = sym trap_entry_on_kernel_stack,
+            in("rdi") cause.vector as u64,
+            in("rsi") cause.error_code,
+            in("rdx") cause.fault_address,
+            options(noreturn)
+        )
+    }
+}
+
+extern "C" fn trap_entry_on_kernel_stack(vector: u64, error_code: u64, fault_address: u64) -> ! {
+    crate::sched::entry::trap(crate::sched::entry::TrapCause {
+        vector: vector as u8,
+        error_code,
+        fault_address,
+    })
+}
+
+/// Runs user code: restores `regs` (and `fpu`, or a clean FPU state) and
+/// returns to ring 3.  `rflags` is sanitized; a non-canonical RIP or RSP
+/// forces the `iretq` path, where the fault is the user's.
+pub fn enter_user(regs: &UserRegisters, fpu: Option<&FxArea>, resume: Resume) -> ! {
+    let mut regs = regs.clone();
+    regs.rflags = (regs.rflags & !USER_RFLAGS_CLEARED) | USER_RFLAGS_SET;
+    let sysret_safe = regs.rip < USER_END && regs.rsp < USER_END;
+    let fpu = fpu.map_or(core::ptr::null(), |area| area as *const FxArea);
+    let regs = &regs;
+    if resume == Resume::Sysret && sysret_safe {
+        // SAFETY: restores the callee-saved registers, RIP (RCX), RFLAGS
+        // (R11), RSP and the result, zeroes every other GPR and the SSE
+        // state (no kernel data leaks), swaps GS back and returns to ring 3.
+        // Interrupts stay off until SYSRET loads the user's RFLAGS.
+        unsafe {
+            core::arch::asm!(
+                "test rsi, rsi",
+                "jz 2f",
+                "fxrstor64 [rsi]",
+                "jmp 3f",
+                "2:",
+                "fninit",
+                "pxor xmm0, xmm0", "pxor xmm1, xmm1", "pxor xmm2, xmm2", "pxor xmm3, xmm3",
+                "pxor xmm4, xmm4", "pxor xmm5, xmm5", "pxor xmm6, xmm6", "pxor xmm7, xmm7",
+                "pxor xmm8, xmm8", "pxor xmm9, xmm9", "pxor xmm10, xmm10", "pxor xmm11, xmm11",
+                "pxor xmm12, xmm12", "pxor xmm13, xmm13", "pxor xmm14, xmm14", "pxor xmm15, xmm15",
+                "push 0x1f80",
+                "ldmxcsr [rsp]",
+                "add rsp, 8",
+                "3:",
+                "mov rbx, [rdi + 8]",
+                "mov rbp, [rdi + 48]",
+                "mov r12, [rdi + 88]",
+                "mov r13, [rdi + 96]",
+                "mov r14, [rdi + 104]",
+                "mov r15, [rdi + 112]",
+                "mov rax, [rdi + 0]",
+                "mov rcx, [rdi + 120]",
+                "mov r11, [rdi + 136]",
+                "xor edx, edx", "xor esi, esi", "xor r8d, r8d", "xor r9d, r9d", "xor r10d, r10d",
+                "mov rsp, [rdi + 128]",
+                "xor edi, edi",
+                "swapgs",
+                "sysretq",
+                in("rdi") regs,
+                in("rsi") fpu,
+                options(noreturn)
+            )
+        }
+    }
+    // SAFETY: builds an iretq frame below the current RSP (the rest of this
+    // stack is abandoned: the next entry starts at its top; `regs` lies
+    // above RSP, so the pushes cannot overwrite it), restores the FPU state
+    // (or a clean one) and every GPR, swaps GS back and returns to ring 3
+    // with the user selectors.
+    unsafe {
+        core::arch::asm!(
+            "push {user_data}",
+            "push [rdi + 128]",
+            "push [rdi + 136]",
+            "push {user_code}",
+            "push [rdi + 120]",
+            "test rsi, rsi",
+            "jz 2f",
+            "fxrstor64 [rsi]",
+            "jmp 3f",
+            "2:",
+            "fninit",
+            "pxor xmm0, xmm0", "pxor xmm1, xmm1", "pxor xmm2, xmm2", "pxor xmm3, xmm3",
+            "pxor xmm4, xmm4", "pxor xmm5, xmm5", "pxor xmm6, xmm6", "pxor xmm7, xmm7",
+            "pxor xmm8, xmm8", "pxor xmm9, xmm9", "pxor xmm10, xmm10", "pxor xmm11, xmm11",
+            "pxor xmm12, xmm12", "pxor xmm13, xmm13", "pxor xmm14, xmm14", "pxor xmm15, xmm15",
+            "push 0x1f80",
+            "ldmxcsr [rsp]",
+            "add rsp, 8",
+            "3:",
+            "mov rax, [rdi + 0]",
+            "mov rbx, [rdi + 8]",
+            "mov rcx, [rdi + 16]",
+            "mov rdx, [rdi + 24]",
+            "mov rsi, [rdi + 32]",
+            "mov rbp, [rdi + 48]",
+            "mov r8, [rdi + 56]",
+            "mov r9, [rdi + 64]",
+            "mov r10, [rdi + 72]",
+            "mov r11, [rdi + 80]",
+            "mov r12, [rdi + 88]",
+            "mov r13, [rdi + 96]",
+            "mov r14, [rdi + 104]",
+            "mov r15, [rdi + 112]",
+            "mov rdi, [rdi + 40]",
+            "swapgs",
+            "iretq",
+            user_data = const USER_DATA as u64,
+            user_code = const USER_CODE as u64,
+            in("rdi") regs,
+            in("rsi") fpu,
+            options(noreturn)
+        )
+    }
+}
+
+const _: () = {
+    use core::mem::offset_of;
+    assert!(offset_of!(UserRegisters, rax) == 0);
+    assert!(offset_of!(UserRegisters, rbx) == 8);
+    assert!(offset_of!(UserRegisters, rcx) == 16);
+    assert!(offset_of!(UserRegisters, rdx) == 24);
+    assert!(offset_of!(UserRegisters, rsi) == 32);
+    assert!(offset_of!(UserRegisters, rdi) == 40);
+    assert!(offset_of!(UserRegisters, rbp) == 48);
+    assert!(offset_of!(UserRegisters, r8) == 56);
+    assert!(offset_of!(UserRegisters, r11) == 80);
+    assert!(offset_of!(UserRegisters, r12) == 88);
+    assert!(offset_of!(UserRegisters, r15) == 112);
+    assert!(offset_of!(UserRegisters, rip) == 120);
+    assert!(offset_of!(UserRegisters, rsp) == 128);
+    assert!(offset_of!(UserRegisters, rflags) == 136);
+};

@@ -1,0 +1,94 @@
+//! A process: an address space, its threads, and how it ended.
+//!
+//! For now a process has one thread; its exit status is published once and
+//! announced on an `Event`, so any number of waiters see it.
+
+use crate::mm::space::Space;
+use alloc::string::String;
+use core::sync::atomic::{AtomicU64, Ordering};
+use executor::Event;
+use spin::Mutex;
+
+/// A fault that killed a process.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Fault {
+    pub vector: u8,
+    pub error_code: u64,
+    /// CR2 for a page fault.
+    pub address: u64,
+}
+
+impl Fault {
+    pub fn name(&self) -> &'static str {
+        crate::arch::exception_name(self.vector)
+    }
+}
+
+/// How a process ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ExitStatus {
+    /// It called `exit(status)`.
+    Exited(i32),
+    /// The kernel killed it for a fault.
+    Killed(Fault),
+}
+
+pub struct Process {
+    pub pid: u64,
+    pub name: String,
+    space: Mutex<Option<Space>>,
+    status: Mutex<Option<ExitStatus>>,
+    exited: Event,
+}
+
+static NEXT_PID: AtomicU64 = AtomicU64::new(1);
+
+impl Process {
+    pub fn new(name: String, space: Space) -> Self {
+        Self {
+            pid: NEXT_PID.fetch_add(1, Ordering::Relaxed),
+            name,
+            space: Mutex::new(Some(space)),
+            status: Mutex::new(None),
+            exited: Event::new(),
+        }
+    }
+
+    /// Loads this process's page table on the calling CPU.
+    pub fn activate_space(&self) {
+        match self.space.lock().as_ref() {
+            Some(space) => space.activate(),
+            None => crate::mm::paging::activate_kernel(),
+        }
+    }
+
+    /// Records how the process ended, frees its address space (the caller
+    /// has switched to the kernel page table) and wakes the waiters.
+    pub fn exit(&self, status: ExitStatus) {
+        drop(self.space.lock().take());
+        let first = {
+            let mut slot = self.status.lock();
+            let first = slot.is_none();
+            if first {
+                *slot = Some(status);
+            }
+            first
+        };
+        if first {
+            self.exited.wake_all();
+        }
+    }
+
+    /// How the process ended, once it has.
+    pub fn status(&self) -> Option<ExitStatus> {
+        *self.status.lock()
+    }
+
+    /// Waits for the process to end.
+    pub async fn wait(&self) -> ExitStatus {
+        self.exited
+            .wait_until(|| self.status.lock().is_some())
+            .await;
+        self.status().expect("woken before the status was set")
+    }
+}

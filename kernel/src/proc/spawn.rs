@@ -1,0 +1,156 @@
+//! Starting a program from the initfs: find it, check and plan its ELF
+//! image, build an address space with its segments and a stack holding
+//! `argc`, `argv`, an empty environment and an auxiliary vector, and queue
+//! its first thread.
+//!
+//! ```text
+//! STACK_TOP ─┐  argument strings, NUL-terminated
+//!            │  (padding to 16 bytes)
+//!            │  auxv: AT_NULL
+//!            │  envp: NULL
+//!            │  argv[0..argc], NULL
+//!   rsp ───> │  argc
+//! ```
+
+use super::elf;
+use super::process::Process;
+use crate::arch::user::UserRegisters;
+use crate::mm::space::{Protection, Space};
+use crate::sched::thread::{self, Thread};
+use abi::Errno;
+use alloc::string::String;
+use alloc::sync::Arc;
+use alloc::vec::Vec;
+
+/// One page below the top of the user half; the page above stays unmapped.
+pub const STACK_TOP: u64 = 0x0000_7fff_ffff_f000;
+pub const STACK_BYTES: u64 = 64 * 1024;
+/// The most argument bytes (strings and pointers) a program gets.
+pub const MAX_ARGUMENT_BYTES: usize = 16 * 1024;
+
+/// Starts `path` with `arguments` (argv, argv[0] included).
+pub fn spawn(path: &str, arguments: &[&str]) -> Result<Arc<Process>, Errno> {
+    let archive = crate::fs::initfs::get().ok_or(Errno::ENOENT)?;
+    let file = archive.lookup(path).map_err(|error| error.errno())?;
+    if file.kind != crate::fs::EntryKind::File {
+        return Err(Errno::EACCES);
+    }
+    let plan = elf::plan(file.data).map_err(|error| error.errno())?;
+    let mut space = Space::new()?;
+    space.load(file.data, &plan)?;
+    space.map_zeroed(
+        STACK_TOP - STACK_BYTES,
+        STACK_BYTES,
+        Protection {
+            writable: true,
+            executable: false,
+        },
+    )?;
+    let (image, rsp) = initial_stack(arguments)?;
+    space.write(rsp, &image)?;
+
+    let name = String::from(file.file_name());
+    let process = Arc::new(Process::new(name, space));
+    let regs = UserRegisters {
+        rip: plan.entry,
+        rsp,
+        rflags: 0x202,
+        ..UserRegisters::default()
+    };
+    thread::make_runnable(Thread::new(process.clone(), regs));
+    Ok(process)
+}
+
+/// The bytes from the initial RSP up to `STACK_TOP`, and that RSP.
+fn initial_stack(arguments: &[&str]) -> Result<(Vec<u8>, u64), Errno> {
+    let strings: usize = arguments.iter().map(|argument| argument.len() + 1).sum();
+    let words = 1 + arguments.len() + 1 + 1 + 2; // argc, argv, NULL, envp NULL, AT_NULL pair
+    if strings + 8 * words > MAX_ARGUMENT_BYTES {
+        return Err(Errno::E2BIG);
+    }
+    let strings_start = STACK_TOP - strings as u64;
+    let rsp = (strings_start - 8 * words as u64) & !15;
+    let mut image = alloc::vec![0u8; (STACK_TOP - rsp) as usize];
+    let mut put = |at: u64, bytes: &[u8]| {
+        let offset = (at - rsp) as usize;
+        image[offset..offset + bytes.len()].copy_from_slice(bytes);
+    };
+    put(rsp, &(arguments.len() as u64).to_le_bytes());
+    let mut string_at = strings_start;
+    for (index, argument) in arguments.iter().enumerate() {
+        put(rsp + 8 * (1 + index as u64), &string_at.to_le_bytes());
+        put(string_at, argument.as_bytes());
+        string_at += argument.len() as u64 + 1; // the NUL is already zero
+    }
+    // argv's NULL, envp's NULL and the AT_NULL pair are zero already.
+    Ok((image, rsp))
+}
+
+#[cfg(not(test))]
+mod ktests {
+    use super::*;
+    use crate::proc::process::ExitStatus;
+    use crate::ensure_eq;
+
+    crate::ktest!(
+        async fn true_exits_with_status_zero_and_frees_its_frames() {
+            // A first run lets the heap grow to what a spawn needs; the second
+            // must return every frame.
+            let warm = spawn("bin/true", &["true"]).map_err(|e| alloc::format!("{e}"))?;
+            ensure_eq!(warm.wait().await, ExitStatus::Exited(0));
+            let baseline = crate::mm::frame::global::free_frames();
+            let process =
+                spawn("/bin/true", &["true", "an argument"]).map_err(|e| alloc::format!("{e}"))?;
+            ensure_eq!(process.wait().await, ExitStatus::Exited(0));
+            ensure_eq!(crate::mm::frame::global::free_frames(), baseline);
+            Ok(())
+        }
+    );
+
+    crate::ktest!(
+        async fn a_faulting_program_is_killed_and_the_kernel_lives() {
+            let process = spawn("bin/fault", &["fault"]).map_err(|e| alloc::format!("{e}"))?;
+            match process.wait().await {
+                ExitStatus::Killed(fault) => {
+                    ensure_eq!(fault.vector, 14);
+                    ensure_eq!(fault.address, 0);
+                    // A user-mode read of a page that is not present.
+                    ensure_eq!(fault.error_code & 0b111, 0b100);
+                }
+                other => return Err(alloc::format!("expected a page-fault kill, got {other:?}")),
+            }
+            // The kernel still runs programs afterwards.
+            let again = spawn("bin/true", &["true"]).map_err(|e| alloc::format!("{e}"))?;
+            ensure_eq!(again.wait().await, ExitStatus::Exited(0));
+            Ok(())
+        }
+    );
+
+    crate::ktest!(
+        fn bad_spawns_fail_with_the_right_errno() {
+            let errno = |path: &str, arguments: &[&str]| spawn(path, arguments).err();
+            ensure_eq!(errno("bin/no-such-program", &["x"]), Some(Errno::ENOENT));
+            ensure_eq!(errno("etc/motd", &["motd"]), Some(Errno::ENOEXEC));
+            ensure_eq!(errno("bin", &["bin"]), Some(Errno::EACCES));
+            ensure_eq!(errno("../bin/true", &["true"]), Some(Errno::EINVAL));
+            let long = alloc::string::String::from_utf8(alloc::vec![b'a'; MAX_ARGUMENT_BYTES])
+                .map_err(|e| alloc::format!("{e}"))?;
+            ensure_eq!(errno("bin/true", &["true", &long]), Some(Errno::E2BIG));
+            Ok(())
+        }
+    );
+
+    crate::ktest!(
+        async fn many_processes_run_across_the_cpus() {
+            let processes: Vec<_> = (0..24)
+                .map(|_| spawn("bin/true", &["true"]))
+                .collect::<Result<_, _>>()
+                .map_err(|e| alloc::format!("{e}"))?;
+            for process in processes {
+                ensure_eq!(process.wait().await, ExitStatus::Exited(0));
+            }
+            ensure_eq!(crate::sched::thread::runnable_count(), 0);
+            Ok(())
+        }
+    );
+}

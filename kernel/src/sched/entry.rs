@@ -1,0 +1,114 @@
+//! Where the kernel picks up after user mode: a syscall, or a trap (an
+//! interrupt or exception) taken while a user thread ran.  Each entry
+//! starts at the top of the CPU's kernel stack and never returns along the
+//! way it came: it either resumes a thread (`arch::user::enter_user`) or
+//! goes back to the CPU loop.
+//!
+//! Because nothing here returns, no local may own anything that needs a
+//! drop when the entry leaves: every `Arc<Thread>` is handed on or dropped
+//! explicitly before `enter_user` or `cpu_loop::restart`.
+
+use super::thread::{self, Thread};
+use crate::arch::percpu;
+use crate::arch::user::{self, FxArea, Resume, UserRegisters};
+use crate::proc::process::{ExitStatus, Fault};
+use abi::{Errno, Syscall};
+use alloc::boxed::Box;
+use alloc::sync::Arc;
+
+/// Why a trap entered the kernel.
+#[derive(Clone, Copy, Debug)]
+pub struct TrapCause {
+    pub vector: u8,
+    pub error_code: u64,
+    pub fault_address: u64,
+}
+
+fn current_thread() -> Arc<Thread> {
+    thread::current(percpu::cpu_index()).expect("entry from user mode with no current thread")
+}
+
+/// A `syscall` from the current thread.
+pub fn syscall(regs: UserRegisters) -> ! {
+    let thread = current_thread();
+    let number = regs.rax;
+    let argument = regs.rdi;
+    {
+        let mut state = thread.state.lock();
+        state.regs = regs;
+        state.resume = Resume::Sysret;
+    }
+    match Syscall::from_raw(number) {
+        Some(Syscall::Exit) => {
+            // The ABI's status is an i32 in RDI; the upper half is ignored.
+            end_process(thread, ExitStatus::Exited(argument as u32 as i32))
+        }
+        // The rings arrive with the ring work; until then the trap exists
+        // and answers plainly.
+        Some(Syscall::RingEnter) | None => {
+            resume_with(thread, Errno::ENOSYS.as_res() as i64 as u64)
+        }
+    }
+}
+
+/// Sets the syscall result and goes straight back to the thread.
+fn resume_with(thread: Arc<Thread>, result: u64) -> ! {
+    let (regs, fpu) = {
+        let mut state = thread.state.lock();
+        state.regs.rax = result;
+        (state.regs.clone(), state.fpu.as_deref().cloned())
+    };
+    // The CPU's current-thread slot keeps the thread alive.
+    drop(thread);
+    user::enter_user(&regs, fpu.as_ref(), Resume::Sysret)
+}
+
+/// Saves a trapped thread's full state (called on the IST stack).
+pub fn save_trap(regs: UserRegisters, fpu: &FxArea) {
+    let thread = current_thread();
+    let mut state = thread.state.lock();
+    state.regs = regs;
+    match &mut state.fpu {
+        Some(area) => area.0.copy_from_slice(&fpu.0),
+        None => state.fpu = Some(Box::new(fpu.clone())),
+    }
+    state.resume = Resume::Iret;
+}
+
+/// A trap taken in user mode, after `save_trap`, on the kernel stack.
+pub fn trap(cause: TrapCause) -> ! {
+    let thread = current_thread();
+    if cause.vector < 32 {
+        let fault = Fault {
+            vector: cause.vector,
+            error_code: cause.error_code,
+            address: cause.fault_address,
+        };
+        let rip = thread.state.lock().regs.rip;
+        crate::warn!(
+            "process {} ({}) killed: {} at rip {rip:#x} (error code {:#x}, address {:#x})",
+            thread.process.pid,
+            thread.process.name,
+            fault.name(),
+            cause.error_code,
+            cause.fault_address
+        );
+        end_process(thread, ExitStatus::Killed(fault))
+    }
+    // An interrupt preempted the thread: it goes to the back of this CPU's
+    // queue, and the CPU loop runs tasks and picks the next thread.
+    let cpu = percpu::cpu_index();
+    drop(thread::set_current(cpu, None));
+    thread::make_runnable_on(thread, cpu);
+    super::cpu_loop::restart()
+}
+
+/// Ends the thread's process (processes have one thread for now).
+fn end_process(thread: Arc<Thread>, status: ExitStatus) -> ! {
+    let cpu = percpu::cpu_index();
+    drop(thread::set_current(cpu, None));
+    crate::mm::paging::activate_kernel();
+    thread.process.exit(status);
+    drop(thread);
+    super::cpu_loop::restart()
+}

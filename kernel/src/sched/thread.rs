@@ -1,0 +1,98 @@
+//! User threads: what the kernel keeps of a thread, and which CPU runs it.
+//!
+//! A `Thread` holds only its user state (registers, and an FPU area
+//! allocated the first time it is interrupted or faults: a thread that only
+//! ever makes syscalls never gets one), its process, and scheduling links.
+//! It owns no kernel stack: a thread in the kernel is either running on its
+//! CPU's one stack, or has its state here and waits as a future.
+//!
+//! Each CPU has a queue of runnable threads and a current-thread slot; an
+//! idle CPU takes threads from busier CPUs' queues (migration is free: the
+//! state is all in the `Thread`).
+
+use crate::arch::percpu::MAX_CPUS;
+use crate::arch::user::{FxArea, Resume, UserRegisters};
+use crate::proc::process::Process;
+use alloc::boxed::Box;
+use alloc::collections::VecDeque;
+use alloc::sync::Arc;
+use core::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use spin::Mutex;
+
+/// A thread's saved user state.
+pub struct UserState {
+    pub regs: UserRegisters,
+    pub fpu: Option<Box<FxArea>>,
+    pub resume: Resume,
+}
+
+pub struct Thread {
+    pub id: u64,
+    pub process: Arc<Process>,
+    pub state: Mutex<UserState>,
+}
+
+static NEXT_ID: AtomicU64 = AtomicU64::new(1);
+
+impl Thread {
+    pub fn new(process: Arc<Process>, regs: UserRegisters) -> Arc<Self> {
+        Arc::new(Self {
+            id: NEXT_ID.fetch_add(1, Ordering::Relaxed),
+            process,
+            state: Mutex::new(UserState {
+                regs,
+                fpu: None,
+                resume: Resume::Iret,
+            }),
+        })
+    }
+}
+
+static RUNNABLE: [Mutex<VecDeque<Arc<Thread>>>; MAX_CPUS] =
+    [const { Mutex::new(VecDeque::new()) }; MAX_CPUS];
+static CURRENT: [Mutex<Option<Arc<Thread>>>; MAX_CPUS] = [const { Mutex::new(None) }; MAX_CPUS];
+static NEXT_CPU: AtomicUsize = AtomicUsize::new(0);
+
+fn cpu_count() -> usize {
+    super::runtime().map_or(1, |runtime| runtime.cpu_count())
+}
+
+/// Queues `thread` on `cpu` and wakes that CPU if it is halted.
+pub fn make_runnable_on(thread: Arc<Thread>, cpu: usize) {
+    let _irq = crate::arch::InterruptGuard::new();
+    RUNNABLE[cpu].lock().push_back(thread);
+    if let Some(runtime) = super::runtime() {
+        runtime.platform().pend(cpu);
+    }
+}
+
+/// Queues a new thread on the next CPU in turn.
+pub fn make_runnable(thread: Arc<Thread>) {
+    let cpu = NEXT_CPU.fetch_add(1, Ordering::Relaxed) % cpu_count();
+    make_runnable_on(thread, cpu);
+}
+
+/// The next thread for CPU `cpu`: its own queue first, then the back of a
+/// busier CPU's.
+pub fn next_runnable(cpu: usize) -> Option<Arc<Thread>> {
+    if let Some(thread) = RUNNABLE[cpu].lock().pop_front() {
+        return Some(thread);
+    }
+    let count = cpu_count();
+    (1..count).find_map(|step| RUNNABLE[(cpu + step) % count].lock().pop_back())
+}
+
+/// Runnable threads waiting on every CPU.
+pub fn runnable_count() -> usize {
+    RUNNABLE.iter().map(|queue| queue.lock().len()).sum()
+}
+
+/// Makes `thread` this CPU's current thread.
+pub fn set_current(cpu: usize, thread: Option<Arc<Thread>>) -> Option<Arc<Thread>> {
+    core::mem::replace(&mut *CURRENT[cpu].lock(), thread)
+}
+
+/// This CPU's current thread.
+pub fn current(cpu: usize) -> Option<Arc<Thread>> {
+    CURRENT[cpu].lock().clone()
+}
