@@ -89,8 +89,8 @@ fn initial_stack(arguments: &[&str]) -> Result<(Vec<u8>, u64), Errno> {
 #[cfg(not(test))]
 mod ktests {
     use super::*;
-    use crate::proc::process::ExitStatus;
     use crate::ensure_eq;
+    use crate::proc::process::ExitStatus;
 
     crate::ktest!(
         async fn true_exits_with_status_zero_and_frees_its_frames() {
