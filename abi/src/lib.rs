@@ -16,6 +16,7 @@
 #![cfg_attr(not(test), no_std)]
 
 mod args;
+pub mod auxv;
 mod cqe;
 mod errno;
 pub mod flags;

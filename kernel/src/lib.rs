@@ -29,8 +29,12 @@ pub mod ktest;
 pub mod log;
 pub mod mm;
 #[cfg(not(test))]
+pub mod ops;
+#[cfg(not(test))]
 pub mod panic;
 pub mod proc;
+#[cfg(not(test))]
+pub mod ring;
 #[cfg(not(test))]
 pub mod sched;
 #[cfg(not(test))]

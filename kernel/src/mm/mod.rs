@@ -23,6 +23,8 @@ pub mod kstack;
 #[cfg(not(test))]
 pub mod paging;
 #[cfg(not(test))]
+pub mod pin;
+#[cfg(not(test))]
 pub mod space;
 
 use x86_64::{PhysAddr, VirtAddr};

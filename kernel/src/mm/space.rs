@@ -32,6 +32,9 @@ pub struct Protection {
 
 pub struct Space {
     pml4: PhysAddr,
+    /// Ranges mapped onto frames the space does not own (a ring's, which
+    /// outlive the mapping): unmapped with the space, never freed by it.
+    borrowed: alloc::vec::Vec<(u64, u64)>,
 }
 
 impl Space {
@@ -47,7 +50,10 @@ impl Space {
             let target = phys_to_virt(pml4.as_u64()).as_mut_ptr::<u64>();
             core::ptr::copy_nonoverlapping(source.add(256), target.add(256), 256);
         }
-        Ok(Self { pml4 })
+        Ok(Self {
+            pml4,
+            borrowed: alloc::vec::Vec::new(),
+        })
     }
 
     pub fn pml4(&self) -> PhysAddr {
@@ -127,13 +133,75 @@ impl Space {
         }
     }
 
+    /// Maps `pages` physically contiguous frames starting at `frames`,
+    /// which the caller owns and keeps alive beyond this space, at `start`.
+    pub fn map_borrowed(
+        &mut self,
+        start: u64,
+        frames: PhysAddr,
+        pages: u64,
+        protection: Protection,
+    ) -> Result<(), Errno> {
+        let len = pages.checked_mul(PAGE_SIZE).ok_or(Errno::EINVAL)?;
+        let end = start.checked_add(len).ok_or(Errno::EINVAL)?;
+        if !start.is_multiple_of(PAGE_SIZE) || pages == 0 || start < USER_MIN || end > USER_END {
+            return Err(Errno::EINVAL);
+        }
+        let mut flags = Flags::PRESENT | Flags::USER_ACCESSIBLE;
+        if protection.writable {
+            flags |= Flags::WRITABLE;
+        }
+        if !protection.executable && crate::arch::cpu::features().nx {
+            flags |= Flags::NO_EXECUTE;
+        }
+        for page in 0..pages {
+            let virt =
+                Page::<Size4KiB>::containing_address(VirtAddr::new(start + page * PAGE_SIZE));
+            let frame = PhysFrame::containing_address(frames + page * PAGE_SIZE);
+            // SAFETY: the frames are the caller's and outlive the mapping
+            // (recorded as borrowed, so the space never frees them).
+            let mapped = unsafe {
+                self.mapper()
+                    .map_to(virt, frame, flags, &mut PageTableFrames)
+            };
+            match mapped {
+                Ok(flush) => flush.ignore(),
+                Err(error) => {
+                    for done in 0..page {
+                        let virt = Page::<Size4KiB>::containing_address(VirtAddr::new(
+                            start + done * PAGE_SIZE,
+                        ));
+                        if let Ok((_, flush)) = self.mapper().unmap(virt) {
+                            flush.ignore();
+                        }
+                    }
+                    return Err(match error {
+                        MapToError::FrameAllocationFailed => Errno::ENOMEM,
+                        _ => Errno::EEXIST,
+                    });
+                }
+            }
+        }
+        self.borrowed.push((start, end));
+        Ok(())
+    }
+
+    fn is_borrowed(&self, virt: u64) -> bool {
+        self.borrowed
+            .iter()
+            .any(|&(start, end)| (start..end).contains(&virt))
+    }
+
     /// Unmaps and frees the pages of `[start, start + len)` that are mapped.
     pub fn unmap(&mut self, start: u64, len: u64) {
         for page_start in (start..start.saturating_add(len)).step_by(PAGE_SIZE as usize) {
             let page = Page::<Size4KiB>::containing_address(VirtAddr::new(page_start));
+            let borrowed = self.is_borrowed(page_start);
             if let Ok((frame, flush)) = self.mapper().unmap(page) {
                 flush.ignore();
-                frames::free(frame.start_address(), 0);
+                if !borrowed {
+                    frames::free(frame.start_address(), 0);
+                }
             }
         }
     }
@@ -188,7 +256,9 @@ impl Space {
     /// Frames mapped in the user half.
     pub fn resident_pages(&self) -> usize {
         let mut count = 0;
-        walk_user_half(self.pml4, &mut |_, level| count += usize::from(level == 0));
+        walk_user_half(self.pml4, &mut |_, level, _| {
+            count += usize::from(level == 0)
+        });
         count
     }
 
@@ -200,32 +270,40 @@ impl Space {
     }
 }
 
-/// Calls `visit(frame, level)` for every frame under the user half: leaf
-/// frames at level 0, page tables at their level (1 = PT .. 3 = PDPT),
-/// children before their table.
-fn walk_user_half(pml4: PhysAddr, visit: &mut impl FnMut(PhysAddr, u8)) {
+/// Calls `visit(frame, level, virt)` for every frame under the user half:
+/// leaf frames at level 0 with the address they map, page tables at their
+/// level (1 = PT .. 3 = PDPT), children before their table.
+fn walk_user_half(pml4: PhysAddr, visit: &mut impl FnMut(PhysAddr, u8, u64)) {
     fn walk(
         table: PhysAddr,
         level: u8,
+        base: u64,
         entries: core::ops::Range<usize>,
-        visit: &mut impl FnMut(PhysAddr, u8),
+        visit: &mut impl FnMut(PhysAddr, u8, u64),
     ) {
         // SAFETY: page tables live in RAM, reachable through the direct map.
         let table_ref = unsafe { &*phys_to_virt(table.as_u64()).as_ptr::<PageTable>() };
-        for entry in table_ref.iter().take(entries.end).skip(entries.start) {
+        let span = 1u64 << (12 + 9 * (u32::from(level) - 1));
+        for (index, entry) in table_ref
+            .iter()
+            .enumerate()
+            .take(entries.end)
+            .skip(entries.start)
+        {
             if !entry.flags().contains(Flags::PRESENT) {
                 continue;
             }
             let frame = entry.addr();
+            let virt = base + index as u64 * span;
             if level == 1 {
-                visit(frame, 0);
+                visit(frame, 0, virt);
             } else {
-                walk(frame, level - 1, 0..512, visit);
-                visit(frame, level - 1);
+                walk(frame, level - 1, virt, 0..512, visit);
+                visit(frame, level - 1, virt);
             }
         }
     }
-    walk(pml4, 4, 0..256, visit);
+    walk(pml4, 4, 0, 0..256, visit);
 }
 
 impl Drop for Space {
@@ -236,7 +314,11 @@ impl Drop for Space {
             self.pml4,
             "dropping the active address space"
         );
-        walk_user_half(self.pml4, &mut |frame, _| frames::free(frame, 0));
+        walk_user_half(self.pml4, &mut |frame, level, virt| {
+            if level > 0 || !self.is_borrowed(virt) {
+                frames::free(frame, 0);
+            }
+        });
         frames::free(self.pml4, 0);
     }
 }

@@ -4,7 +4,9 @@
 //! announced on an `Event`, so any number of waiters see it.
 
 use crate::mm::space::Space;
+use crate::ring::Ring;
 use alloc::string::String;
+use alloc::sync::Arc;
 use core::sync::atomic::{AtomicU64, Ordering};
 use executor::Event;
 use spin::Mutex;
@@ -37,6 +39,9 @@ pub struct Process {
     pub pid: u64,
     pub name: String,
     space: Mutex<Option<Space>>,
+    /// The process's ring (ring 0).  In-flight operations hold it too, so
+    /// it outlives the process's mapping of it.
+    ring: Arc<Ring>,
     status: Mutex<Option<ExitStatus>>,
     exited: Event,
 }
@@ -44,14 +49,25 @@ pub struct Process {
 static NEXT_PID: AtomicU64 = AtomicU64::new(1);
 
 impl Process {
-    pub fn new(name: String, space: Space) -> Self {
+    pub fn new(name: String, space: Space, ring: Arc<Ring>) -> Self {
         Self {
             pid: NEXT_PID.fetch_add(1, Ordering::Relaxed),
             name,
             space: Mutex::new(Some(space)),
+            ring,
             status: Mutex::new(None),
             exited: Event::new(),
         }
+    }
+
+    /// Ring `id` of this process (only ring 0 exists).
+    pub fn ring(&self, id: u64) -> Option<Arc<Ring>> {
+        (id == 0).then(|| self.ring.clone())
+    }
+
+    /// Runs `f` on the address space; `None` once the process has ended.
+    pub fn with_space<R>(&self, f: impl FnOnce(&Space) -> R) -> Option<R> {
+        self.space.lock().as_ref().map(f)
     }
 
     /// Loads this process's page table on the calling CPU.

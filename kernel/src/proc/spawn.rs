@@ -16,8 +16,10 @@ use super::elf;
 use super::process::Process;
 use crate::arch::user::UserRegisters;
 use crate::mm::space::{Protection, Space};
+use crate::ring::Ring;
 use crate::sched::thread::{self, Thread};
 use abi::Errno;
+use abi::auxv::{AT_PAGESZ, AT_RING_ADDR, AT_RING_BYTES};
 use alloc::string::String;
 use alloc::sync::Arc;
 use alloc::vec::Vec;
@@ -27,6 +29,10 @@ pub const STACK_TOP: u64 = 0x0000_7fff_ffff_f000;
 pub const STACK_BYTES: u64 = 64 * 1024;
 /// The most argument bytes (strings and pointers) a program gets.
 pub const MAX_ARGUMENT_BYTES: usize = 16 * 1024;
+/// Where the ring mapping goes (announced in the auxiliary vector).
+pub const RING_ADDR: u64 = 0x0000_7ff0_0000_0000;
+/// SQ entries of a process's ring.
+pub const RING_SQ_ENTRIES: u32 = 64;
 
 /// Starts `path` with `arguments` (argv, argv[0] included).
 pub fn spawn(path: &str, arguments: &[&str]) -> Result<Arc<Process>, Errno> {
@@ -46,11 +52,27 @@ pub fn spawn(path: &str, arguments: &[&str]) -> Result<Arc<Process>, Errno> {
             executable: false,
         },
     )?;
-    let (image, rsp) = initial_stack(arguments)?;
+    let ring = Arc::new(Ring::new(RING_SQ_ENTRIES)?);
+    let (ring_frames, ring_pages) = ring.frames();
+    space.map_borrowed(
+        RING_ADDR,
+        ring_frames,
+        ring_pages,
+        Protection {
+            writable: true,
+            executable: false,
+        },
+    )?;
+    let auxv = [
+        (AT_PAGESZ, 4096),
+        (AT_RING_ADDR, RING_ADDR),
+        (AT_RING_BYTES, ring.total_bytes() as u64),
+    ];
+    let (image, rsp) = initial_stack(arguments, &auxv)?;
     space.write(rsp, &image)?;
 
     let name = String::from(file.file_name());
-    let process = Arc::new(Process::new(name, space));
+    let process = Arc::new(Process::new(name, space, ring));
     let regs = UserRegisters {
         rip: plan.entry,
         rsp,
@@ -62,9 +84,10 @@ pub fn spawn(path: &str, arguments: &[&str]) -> Result<Arc<Process>, Errno> {
 }
 
 /// The bytes from the initial RSP up to `STACK_TOP`, and that RSP.
-fn initial_stack(arguments: &[&str]) -> Result<(Vec<u8>, u64), Errno> {
+fn initial_stack(arguments: &[&str], auxv: &[(u64, u64)]) -> Result<(Vec<u8>, u64), Errno> {
     let strings: usize = arguments.iter().map(|argument| argument.len() + 1).sum();
-    let words = 1 + arguments.len() + 1 + 1 + 2; // argc, argv, NULL, envp NULL, AT_NULL pair
+    // argc, argv, NULL, envp's NULL, the auxv pairs and AT_NULL's pair.
+    let words = 1 + arguments.len() + 1 + 1 + 2 * auxv.len() + 2;
     if strings + 8 * words > MAX_ARGUMENT_BYTES {
         return Err(Errno::E2BIG);
     }
@@ -82,7 +105,13 @@ fn initial_stack(arguments: &[&str]) -> Result<(Vec<u8>, u64), Errno> {
         put(string_at, argument.as_bytes());
         string_at += argument.len() as u64 + 1; // the NUL is already zero
     }
-    // argv's NULL, envp's NULL and the AT_NULL pair are zero already.
+    // argv's NULL and envp's NULL are zero already; then the auxv pairs,
+    // and AT_NULL's pair, zero as well.
+    let auxv_at = rsp + 8 * (1 + arguments.len() as u64 + 2);
+    for (index, &(kind, value)) in auxv.iter().enumerate() {
+        put(auxv_at + 16 * index as u64, &kind.to_le_bytes());
+        put(auxv_at + 16 * index as u64 + 8, &value.to_le_bytes());
+    }
     Ok((image, rsp))
 }
 
@@ -102,6 +131,9 @@ mod ktests {
             let process =
                 spawn("/bin/true", &["true", "an argument"]).map_err(|e| alloc::format!("{e}"))?;
             ensure_eq!(process.wait().await, ExitStatus::Exited(0));
+            // The space goes at exit; the ring (which in-flight operations
+            // may still hold) with the last reference to the process.
+            drop(process);
             ensure_eq!(crate::mm::frame::global::free_frames(), baseline);
             Ok(())
         }

@@ -56,6 +56,9 @@ pub fn run(runtime: &'static Runtime) -> ! {
 /// Starts the loop again from wherever the stack is (an entry from user
 /// mode, which began at the top of this CPU's kernel stack).
 pub fn restart() -> ! {
+    // The thread that ran here may end on another CPU and free its page
+    // tables: a CPU not running user code holds only the kernel's.
+    crate::mm::paging::activate_kernel();
     run(super::runtime().expect("user threads run only under the executors"))
 }
 

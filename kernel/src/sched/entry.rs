@@ -12,6 +12,7 @@ use super::thread::{self, Thread};
 use crate::arch::percpu;
 use crate::arch::user::{self, FxArea, Resume, UserRegisters};
 use crate::proc::process::{ExitStatus, Fault};
+use crate::ring::enter::Outcome;
 use abi::{Errno, Syscall};
 use alloc::boxed::Box;
 use alloc::sync::Arc;
@@ -33,6 +34,7 @@ pub fn syscall(regs: UserRegisters) -> ! {
     let thread = current_thread();
     let number = regs.rax;
     let argument = regs.rdi;
+    let (second, third, fourth) = (regs.rsi, regs.rdx, regs.r10);
     {
         let mut state = thread.state.lock();
         state.regs = regs;
@@ -43,11 +45,24 @@ pub fn syscall(regs: UserRegisters) -> ! {
             // The ABI's status is an i32 in RDI; the upper half is ignored.
             end_process(thread, ExitStatus::Exited(argument as u32 as i32))
         }
-        // The rings arrive with the ring work; until then the trap exists
-        // and answers plainly.
-        Some(Syscall::RingEnter) | None => {
-            resume_with(thread, Errno::ENOSYS.as_res() as i64 as u64)
+        Some(Syscall::RingEnter) => {
+            let process = thread.process.clone();
+            match crate::ring::enter::enter(&process, argument, second, third, fourth) {
+                Outcome::Resume(result) => {
+                    drop(process);
+                    resume_with(thread, result as u64)
+                }
+                Outcome::Wait {
+                    ring,
+                    submitted,
+                    min_complete,
+                } => {
+                    drop(process);
+                    park(thread, ring, u64::from(submitted), min_complete)
+                }
+            }
         }
+        None => resume_with(thread, Errno::ENOSYS.as_res() as i64 as u64),
     }
 }
 
@@ -61,6 +76,22 @@ fn resume_with(thread: Arc<Thread>, result: u64) -> ! {
     // The CPU's current-thread slot keeps the thread alive.
     drop(thread);
     user::enter_user(&regs, fpu.as_ref(), Resume::Sysret)
+}
+
+/// The thread waits for `min_complete` CQEs on `ring`: it leaves the CPU,
+/// and a task holding it (its only footprint besides the `Thread`) makes
+/// it runnable with `result` once they are there.
+fn park(thread: Arc<Thread>, ring: Arc<crate::ring::Ring>, result: u64, min_complete: usize) -> ! {
+    drop(thread::set_current(percpu::cpu_index(), None));
+    let runtime = super::runtime().expect("user threads run under the executors");
+    runtime
+        .spawn(async move {
+            ring.wait_ready(min_complete).await;
+            thread.state.lock().regs.rax = result;
+            thread::make_runnable(thread);
+        })
+        .detach();
+    super::cpu_loop::restart()
 }
 
 /// Saves a trapped thread's full state (called on the IST stack).

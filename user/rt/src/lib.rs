@@ -2,13 +2,15 @@
 //!
 //! - [`entry!`] names the program's `main`; `_start` calls it and passes its
 //!   return value to [`exit`].
-//! - [`syscall`] holds the trap wrappers.
+//! - [`syscall`] holds the two trap wrappers.
+//! - [`ring`]: the process's ring, as the auxiliary vector announced it, with
+//!   a liburing-like API (`push`, `submit`, `wait`, `pop`).
+//! - [`io`]: console output through the ring; [`print!`] and [`println!`].
 //! - The panic handler exits with status 101, as Rust's own runtime does.
-//!
-//! The ring API (`get_sqe`, `submit`, `wait_cqe`) and the user executor
-//! build on [`syscall::ring_enter`] once the kernel runs user mode.
 #![no_std]
 
+pub mod io;
+pub mod ring;
 mod start;
 pub mod syscall;
 

@@ -20,7 +20,11 @@ unsafe extern "Rust" {
     fn __rt_main() -> i32;
 }
 
-extern "C" fn rt_start(_initial_stack: *const u64) -> ! {
+extern "C" fn rt_start(initial_stack: *const u64) -> ! {
+    // SAFETY: the kernel put argc, argv (NULL-terminated), envp
+    // (NULL-terminated) and the auxiliary vector (ending in AT_NULL) at the
+    // initial stack pointer, inside the mapped stack.
+    unsafe { read_auxv(initial_stack) };
     // SAFETY: `__rt_main` is the safe `fn() -> i32` wrapper that `entry!`
     // generates; calling it has no preconditions.
     let status = unsafe { __rt_main() };
@@ -30,4 +34,34 @@ extern "C" fn rt_start(_initial_stack: *const u64) -> ! {
 #[panic_handler]
 fn panic(_info: &core::panic::PanicInfo<'_>) -> ! {
     crate::exit(101)
+}
+
+/// Walks past argc, argv and envp to the auxiliary vector and records what
+/// the runtime needs from it.
+///
+/// # Safety
+///
+/// `stack` must point at a System V initial stack.
+unsafe fn read_auxv(stack: *const u64) {
+    // SAFETY: per the contract, each word read lies in the initial stack.
+    unsafe {
+        let argc = stack.read() as usize;
+        let mut cursor = stack.add(1 + argc + 1);
+        while cursor.read() != 0 {
+            cursor = cursor.add(1);
+        }
+        cursor = cursor.add(1);
+        let (mut ring_addr, mut ring_bytes) = (0, 0);
+        loop {
+            let (kind, value) = (cursor.read(), cursor.add(1).read());
+            match kind {
+                abi::auxv::AT_NULL => break,
+                abi::auxv::AT_RING_ADDR => ring_addr = value as usize,
+                abi::auxv::AT_RING_BYTES => ring_bytes = value as usize,
+                _ => {}
+            }
+            cursor = cursor.add(2);
+        }
+        crate::ring::set_mapping(ring_addr, ring_bytes);
+    }
 }

@@ -72,6 +72,18 @@ pub fn write_fmt(args: fmt::Arguments<'_>) {
     let _ = fmt::Write::write_fmt(&mut *CONSOLE.lock(), args);
 }
 
+/// Writes raw bytes (a user program's output) as one unit.
+pub fn write_bytes(bytes: &[u8]) {
+    let _guard = crate::arch::InterruptGuard::new();
+    let console = CONSOLE.lock();
+    for &byte in bytes {
+        if byte == b'\n' {
+            console.write_byte(b'\r');
+        }
+        console.write_byte(byte);
+    }
+}
+
 /// Writes without taking the console lock.  Only for the panic and fatal
 /// exception paths, where the lock may be held by the CPU that failed.
 pub fn write_fmt_unlocked(args: fmt::Arguments<'_>) {

@@ -67,6 +67,31 @@ pub fn managed_frames() -> usize {
     with(|buddy| buddy.managed_frames())
 }
 
+/// Pins the frame at `phys` (its `PageInfo` pin count goes up) so it is
+/// not freed or remapped while an operation uses it.  `None` when the frame
+/// is not managed RAM or its pin count is saturated.
+pub fn pin(phys: PhysAddr) -> Option<u32> {
+    let pfn = (phys.as_u64() / PAGE_SIZE) as usize;
+    with(|buddy| buddy.page(pfn).and_then(|page| page.pin()))
+}
+
+/// Drops a pin taken with [`pin`].
+pub fn unpin(phys: PhysAddr) {
+    let pfn = (phys.as_u64() / PAGE_SIZE) as usize;
+    let unpinned = with(|buddy| buddy.page(pfn).and_then(|page| page.unpin()));
+    assert!(
+        unpinned.is_some(),
+        "unpinning frame {:#x}, which is not pinned",
+        phys.as_u64()
+    );
+}
+
+/// The pin count of the frame at `phys` (0 for unmanaged frames).
+pub fn pin_count(phys: PhysAddr) -> u32 {
+    let pfn = (phys.as_u64() / PAGE_SIZE) as usize;
+    with(|buddy| buddy.page(pfn).map_or(0, |page| page.pin_count()))
+}
+
 /// The largest order [`alloc`] accepts.
 pub const fn max_order() -> usize {
     MAX_ORDER

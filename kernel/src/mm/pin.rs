@@ -1,0 +1,128 @@
+//! Pinned user buffers: the one way user memory reaches the kernel.
+//!
+//! A [`PinnedBuffer`] is built from a user range in a space, checked once
+//! when it is built (inside the user half, every page present and
+//! user-accessible, writable if the kernel will write it), and pins every
+//! frame (the `PageInfo` pin count) until it drops.  The kernel then reads
+//! and writes the frames through the direct map, never through the user
+//! address: it never faults on user memory, never lifts SMAP, and an unmap
+//! racing with the operation cannot take the frames away.  An operation's
+//! future holds its buffer until its CQE is posted.
+
+use super::frame::global as frames;
+use super::space::Space;
+use super::{PAGE_SIZE, phys_to_virt};
+use crate::proc::elf::USER_END;
+use abi::Errno;
+use alloc::vec::Vec;
+use x86_64::PhysAddr;
+use x86_64::structures::paging::PageTableFlags as Flags;
+
+/// The longest buffer one operation may pin.
+pub const MAX_PINNED_BYTES: u64 = 1 << 20;
+
+/// Whether the kernel will read or write the buffer.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Access {
+    Read,
+    Write,
+}
+
+pub struct PinnedBuffer {
+    /// The frame of every page the buffer touches, pinned.
+    frames: Vec<PhysAddr>,
+    /// Where the buffer starts in its first page.
+    offset: usize,
+    len: usize,
+}
+
+impl PinnedBuffer {
+    /// Pins `[addr, addr + len)` of `space`.  `EFAULT` for any byte outside
+    /// the user half, unmapped, kernel-only, or read-only when `access` is
+    /// `Write`; `EINVAL` past [`MAX_PINNED_BYTES`].  Nothing stays pinned on
+    /// failure.
+    pub fn new(space: &Space, addr: u64, len: u64, access: Access) -> Result<Self, Errno> {
+        if len > MAX_PINNED_BYTES {
+            return Err(Errno::EINVAL);
+        }
+        let end = addr.checked_add(len).ok_or(Errno::EFAULT)?;
+        if end > USER_END {
+            return Err(Errno::EFAULT);
+        }
+        let mut buffer = Self {
+            frames: Vec::new(),
+            offset: (addr % PAGE_SIZE) as usize,
+            len: len as usize,
+        };
+        if len == 0 {
+            return Ok(buffer);
+        }
+        let first_page = addr - addr % PAGE_SIZE;
+        for page in (first_page..end).step_by(PAGE_SIZE as usize) {
+            let (phys, flags) = space.translate(page).ok_or(Errno::EFAULT)?;
+            let allowed = flags.contains(Flags::USER_ACCESSIBLE)
+                && (access == Access::Read || flags.contains(Flags::WRITABLE));
+            if !allowed {
+                return Err(Errno::EFAULT);
+            }
+            frames::pin(phys).ok_or(Errno::EAGAIN)?;
+            // Pushed only once pinned, so `drop` unpins exactly these.
+            buffer.frames.push(phys);
+        }
+        Ok(buffer)
+    }
+
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// Calls `chunk(buffer_offset, direct_map_pointer, bytes)` for each
+    /// page-sized piece of the buffer.
+    fn for_each_chunk(&self, mut chunk: impl FnMut(usize, *mut u8, usize)) {
+        let mut done = 0;
+        let mut in_page = self.offset;
+        for frame in &self.frames {
+            let bytes = (PAGE_SIZE as usize - in_page).min(self.len - done);
+            let pointer = phys_to_virt(frame.as_u64() + in_page as u64).as_mut_ptr::<u8>();
+            chunk(done, pointer, bytes);
+            done += bytes;
+            in_page = 0;
+        }
+    }
+
+    /// Copies the buffer's bytes out.
+    pub fn read_all(&self) -> Vec<u8> {
+        let mut out = alloc::vec![0u8; self.len];
+        self.for_each_chunk(|at, pointer, bytes| {
+            // SAFETY: the frame is pinned and mapped in the direct map; the
+            // chunk stays within its page and within `out`.
+            unsafe { core::ptr::copy_nonoverlapping(pointer, out[at..].as_mut_ptr(), bytes) };
+        });
+        out
+    }
+
+    /// Copies `data` (at most the buffer's length) into the buffer.
+    pub fn write_from(&self, data: &[u8]) -> usize {
+        let len = data.len().min(self.len);
+        self.for_each_chunk(|at, pointer, bytes| {
+            if at < len {
+                let bytes = bytes.min(len - at);
+                // SAFETY: as in `read_all`; the pages were checked writable.
+                unsafe { core::ptr::copy_nonoverlapping(data[at..].as_ptr(), pointer, bytes) };
+            }
+        });
+        len
+    }
+}
+
+impl Drop for PinnedBuffer {
+    fn drop(&mut self) {
+        for frame in &self.frames {
+            frames::unpin(*frame);
+        }
+    }
+}

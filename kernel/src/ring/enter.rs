@@ -1,0 +1,106 @@
+//! The `ring_enter(ring, to_submit, min_complete, flags)` trap.
+//!
+//! Takes up to `to_submit` SQEs (each copied exactly once), starts each as
+//! an op future: done at once, its CQE is posted now; still running, it
+//! becomes a task that posts when it finishes.  With `GETEVENTS` and fewer
+//! than `min_complete` CQEs ready, the thread waits: it leaves the CPU, and
+//! a small task holding it resumes it when enough CQEs are there (the
+//! thread keeps no kernel stack meanwhile).
+
+use super::Ring;
+use crate::ops::{self, Started};
+use crate::proc::process::Process;
+use abi::{Cqe, CqeFlags, EnterFlags, Errno, Sqe, SqeFlags};
+use alloc::sync::Arc;
+
+/// What the trap does next.
+pub enum Outcome {
+    /// Back to the thread with this result (SQEs taken, or -errno).
+    Resume(i64),
+    /// The thread waits for `min_complete` CQEs, then gets `submitted`.
+    Wait {
+        ring: Arc<Ring>,
+        submitted: u32,
+        min_complete: usize,
+    },
+}
+
+/// SQEs copied per batch (the copies live on the kernel stack).
+const BATCH: usize = 16;
+
+pub fn enter(
+    process: &Arc<Process>,
+    ring_id: u64,
+    to_submit: u64,
+    min_complete: u64,
+    flags: u64,
+) -> Outcome {
+    let Some(ring) = process.ring(ring_id) else {
+        return Outcome::Resume(Errno::EBADF.as_res().into());
+    };
+    let Some(flags) = u32::try_from(flags).ok().and_then(EnterFlags::from_bits) else {
+        return Outcome::Resume(Errno::EINVAL.as_res().into());
+    };
+    let (Ok(to_submit), Ok(min_complete)) = (u32::try_from(to_submit), u32::try_from(min_complete))
+    else {
+        return Outcome::Resume(Errno::EINVAL.as_res().into());
+    };
+    if to_submit > 0 && ring.overflow_full() {
+        return Outcome::Resume(Errno::EBUSY.as_res().into());
+    }
+    ring.flush_overflow();
+
+    let context = ops::Context {
+        process: process.clone(),
+    };
+    let mut submitted = 0u32;
+    let mut batch = [Sqe::default(); BATCH];
+    while submitted < to_submit {
+        let want = ((to_submit - submitted) as usize).min(BATCH);
+        let taken = match ring.take_submissions(&mut batch[..want]) {
+            Ok(0) => break,
+            Ok(taken) => taken,
+            Err(errno) if submitted == 0 => return Outcome::Resume(errno.as_res().into()),
+            Err(_) => break,
+        };
+        for sqe in &batch[..taken] {
+            start_one(&ring, sqe, &context);
+        }
+        submitted += taken as u32;
+    }
+
+    if flags.contains(EnterFlags::GETEVENTS)
+        && (ring.completions_ready() as u64) < u64::from(min_complete)
+    {
+        return Outcome::Wait {
+            ring,
+            submitted,
+            min_complete: min_complete as usize,
+        };
+    }
+    Outcome::Resume(submitted.into())
+}
+
+fn start_one(ring: &Arc<Ring>, sqe: &Sqe, context: &ops::Context) {
+    let user_data = sqe.user_data;
+    let skip_success = SqeFlags::from_bits_truncate(sqe.flags).contains(SqeFlags::CQE_SKIP_SUCCESS);
+    match ops::start(sqe, context) {
+        Started::Done(res) => post(ring, user_data, res, skip_success),
+        Started::Running(future) => {
+            let ring = ring.clone();
+            let runtime = crate::sched::runtime().expect("rings run under the executors");
+            runtime
+                .spawn(async move {
+                    let res = future.await;
+                    post(&ring, user_data, res, skip_success);
+                })
+                .detach();
+        }
+    }
+}
+
+fn post(ring: &Ring, user_data: u64, res: i32, skip_success: bool) {
+    if !(skip_success && res >= 0) {
+        ring.post(Cqe::new(user_data, res, CqeFlags::empty()));
+    }
+}

@@ -1,0 +1,140 @@
+//! One ring: the shared mapping and both of the kernel's halves.
+//!
+//! No completion is ever lost: when the CQ is full, CQEs wait in an
+//! overflow list (the header's `cq_overflow` counts them and `sq_flags`
+//! carries `CQ_OVERFLOW`) and move into the CQ as the process frees room.
+//! The list is charged against a per-ring limit; past it, `ring_enter`
+//! refuses new submissions with `EBUSY` until the process reaps.
+
+use crate::mm::frame::global as frames;
+use crate::mm::phys_to_virt;
+use abi::ring::{CqProducer, RawRing, RingLayout, SqConsumer};
+use abi::{Cqe, Errno, Sqe};
+use alloc::collections::VecDeque;
+use core::ptr::NonNull;
+use executor::Event;
+use spin::Mutex;
+use x86_64::PhysAddr;
+
+/// Overflowed CQEs a ring may hold before submissions are refused.
+pub const OVERFLOW_LIMIT: usize = 4096;
+
+struct Completions {
+    producer: CqProducer,
+    overflow: VecDeque<Cqe>,
+}
+
+pub struct Ring {
+    layout: RingLayout,
+    block: PhysAddr,
+    order: usize,
+    submissions: Mutex<SqConsumer>,
+    completions: Mutex<Completions>,
+    /// Signalled after every CQE posted (and every overflow flush).
+    posted: Event,
+}
+
+impl Ring {
+    /// A ring with `sq_entries` SQEs (twice as many CQEs), zeroed and with
+    /// its header written.
+    pub fn new(sq_entries: u32) -> Result<Self, Errno> {
+        let layout = RingLayout::with_sq_entries(sq_entries)?;
+        let pages = layout.total_bytes().div_ceil(4096);
+        let order = pages.next_power_of_two().trailing_zeros() as usize;
+        let block = frames::alloc_zeroed(order).ok_or(Errno::ENOMEM)?;
+        let base =
+            NonNull::new(phys_to_virt(block.as_u64()).as_mut_ptr::<u8>()).ok_or(Errno::EFAULT)?;
+        // SAFETY: 1. the block is page-aligned, `total_bytes` long at least,
+        // reachable through the direct map, and freed only when this ring
+        // drops (after every copy of `raw` inside it); 2. in the kernel's
+        // address space only this ring touches it, through `RawRing`.
+        let raw = unsafe { RawRing::new(base, layout) };
+        raw.init_header();
+        Ok(Self {
+            layout,
+            block,
+            order,
+            submissions: Mutex::new(SqConsumer::new(raw)),
+            completions: Mutex::new(Completions {
+                producer: CqProducer::new(raw),
+                overflow: VecDeque::new(),
+            }),
+            posted: Event::new(),
+        })
+    }
+
+    /// The first frame of the mapping and how many pages it has.
+    pub fn frames(&self) -> (PhysAddr, u64) {
+        (self.block, self.layout.total_bytes().div_ceil(4096) as u64)
+    }
+
+    pub fn total_bytes(&self) -> usize {
+        self.layout.total_bytes()
+    }
+
+    /// Copies up to `out.len()` new SQEs, each exactly once.
+    pub fn take_submissions(&self, out: &mut [Sqe]) -> Result<usize, Errno> {
+        self.submissions.lock().take(out)
+    }
+
+    /// Posts a CQE, into the CQ or, when it is full, the overflow list.
+    pub fn post(&self, cqe: Cqe) {
+        {
+            let mut completions = self.completions.lock();
+            Self::flush_locked(&mut completions);
+            if !completions.overflow.is_empty() || completions.producer.push(&cqe).is_err() {
+                completions.overflow.push_back(cqe);
+            }
+            completions
+                .producer
+                .set_overflow(completions.overflow.len() as u32);
+        }
+        self.posted.wake_all();
+    }
+
+    fn flush_locked(completions: &mut Completions) {
+        while let Some(cqe) = completions.overflow.front() {
+            if completions.producer.push(cqe).is_err() {
+                break;
+            }
+            completions.overflow.pop_front();
+        }
+    }
+
+    /// Moves overflowed CQEs into the CQ as far as room allows.
+    pub fn flush_overflow(&self) {
+        let mut completions = self.completions.lock();
+        Self::flush_locked(&mut completions);
+        completions
+            .producer
+            .set_overflow(completions.overflow.len() as u32);
+    }
+
+    /// CQEs the process has not reaped: in the CQ and in the overflow list.
+    pub fn completions_ready(&self) -> usize {
+        let completions = self.completions.lock();
+        let in_ring = (self.layout.cq_entries() - completions.producer.space()) as usize;
+        in_ring + completions.overflow.len()
+    }
+
+    /// Whether the overflow list is past its limit.
+    pub fn overflow_full(&self) -> bool {
+        self.completions.lock().overflow.len() >= OVERFLOW_LIMIT
+    }
+
+    /// Waits until at least `count` CQEs are ready.
+    pub async fn wait_ready(&self, count: usize) {
+        self.posted
+            .wait_until(|| {
+                self.flush_overflow();
+                self.completions_ready() >= count
+            })
+            .await;
+    }
+}
+
+impl Drop for Ring {
+    fn drop(&mut self) {
+        frames::free(self.block, self.order);
+    }
+}

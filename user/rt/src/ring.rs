@@ -1,0 +1,107 @@
+//! The process's ring, as the kernel mapped it and announced it in the
+//! auxiliary vector (`AT_RING_ADDR`, `AT_RING_BYTES`).
+//!
+//! ```ignore
+//! let mut ring = rt::ring::Ring::take()?;
+//! ring.push(&Sqe { user_data: 7, ..Sqe::new(Opcode::Nop) })?;
+//! ring.submit_and_wait(1)?;
+//! let cqe = ring.pop();
+//! ```
+
+use crate::syscall::ring_enter;
+use abi::ring::{CqConsumer, RawRing, SqProducer};
+use abi::{Cqe, EnterFlags, Errno, Sqe};
+use core::ptr::NonNull;
+use core::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+
+static RING_ADDR: AtomicUsize = AtomicUsize::new(0);
+static RING_BYTES: AtomicUsize = AtomicUsize::new(0);
+static TAKEN: AtomicBool = AtomicBool::new(false);
+
+/// Records what the auxiliary vector said (called by `_start`).
+pub(crate) fn set_mapping(addr: usize, bytes: usize) {
+    RING_ADDR.store(addr, Ordering::Relaxed);
+    RING_BYTES.store(bytes, Ordering::Relaxed);
+}
+
+/// The process's ring: the producer half of its SQ and the consumer half
+/// of its CQ.  There is one per process; [`Ring::take`] hands it out once.
+pub struct Ring {
+    sq: SqProducer,
+    cq: CqConsumer,
+    /// SQEs queued but not yet handed to the kernel.
+    unsubmitted: u32,
+}
+
+impl Ring {
+    /// The process's ring.  `EBUSY` if it was taken already; `ENODEV` if
+    /// the kernel announced none; `EINVAL` if its header is not sound.
+    pub fn take() -> Result<Self, Errno> {
+        let addr = RING_ADDR.load(Ordering::Relaxed);
+        let base = NonNull::new(addr as *mut u8).ok_or(Errno::ENODEV)?;
+        if TAKEN.swap(true, Ordering::AcqRel) {
+            return Err(Errno::EBUSY);
+        }
+        // SAFETY: the kernel mapped `RING_BYTES` bytes at `addr` for the
+        // life of the process, and this process touches them only through
+        // this one `RawRing` (`TAKEN` makes it unique).
+        let raw = unsafe { RawRing::from_mapping(base, RING_BYTES.load(Ordering::Relaxed))? };
+        Ok(Self {
+            sq: SqProducer::new(raw),
+            cq: CqConsumer::new(raw),
+            unsubmitted: 0,
+        })
+    }
+
+    /// Queues `sqe`; `EBUSY` when the SQ is full (submit first).
+    pub fn push(&mut self, sqe: &Sqe) -> Result<(), Errno> {
+        self.sq.queue(sqe).map_err(|_| Errno::EBUSY)?;
+        self.unsubmitted += 1;
+        Ok(())
+    }
+
+    fn enter(&mut self, min_complete: u32) -> Result<u32, Errno> {
+        let to_submit = self.sq.publish();
+        let flags = if min_complete > 0 {
+            EnterFlags::GETEVENTS.bits()
+        } else {
+            0
+        };
+        let result = ring_enter(0, to_submit, min_complete, flags);
+        if result < 0 {
+            return Err(Errno::from_raw((-result) as i32).unwrap_or(Errno::EINVAL));
+        }
+        self.unsubmitted = 0;
+        Ok(result as u32)
+    }
+
+    /// Hands the queued SQEs to the kernel; returns how many it took.
+    pub fn submit(&mut self) -> Result<u32, Errno> {
+        self.enter(0)
+    }
+
+    /// Submits, then waits until at least `count` CQEs are ready.
+    pub fn submit_and_wait(&mut self, count: u32) -> Result<u32, Errno> {
+        self.enter(count)
+    }
+
+    /// The next CQE, if one is ready.
+    pub fn pop(&mut self) -> Option<Cqe> {
+        self.cq.pop()
+    }
+
+    /// The next CQE, waiting for it if needed.
+    pub fn wait(&mut self) -> Result<Cqe, Errno> {
+        loop {
+            if let Some(cqe) = self.pop() {
+                return Ok(cqe);
+            }
+            self.submit_and_wait(1)?;
+        }
+    }
+
+    /// CQEs the kernel holds in its overflow list (the CQ was full).
+    pub fn overflowed(&self) -> u32 {
+        self.cq.overflow()
+    }
+}
