@@ -81,23 +81,15 @@ impl Cqe {
 
     /// The entry as native-endian 64-bit words, the form the ring stores.
     pub fn to_words(&self) -> [u64; Self::WORDS] {
-        let mut second = [0u8; 8];
-        second[..4].copy_from_slice(&self.res.to_ne_bytes());
-        second[4..].copy_from_slice(&self.flags.to_ne_bytes());
-        [self.user_data, u64::from_ne_bytes(second)]
+        [self.user_data, u64::from(self.res as u32) | u64::from(self.flags) << 32]
     }
 
     /// Rebuilds an entry from [`Cqe::to_words`] form.
     pub fn from_words(words: [u64; Self::WORDS]) -> Self {
-        let second = words[1].to_ne_bytes();
-        let mut res = [0u8; 4];
-        let mut flags = [0u8; 4];
-        res.copy_from_slice(&second[..4]);
-        flags.copy_from_slice(&second[4..]);
         Cqe {
             user_data: words[0],
-            res: i32::from_ne_bytes(res),
-            flags: u32::from_ne_bytes(flags),
+            res: words[1] as u32 as i32,
+            flags: (words[1] >> 32) as u32,
         }
     }
 }

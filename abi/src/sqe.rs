@@ -78,13 +78,6 @@ const _: () = {
     assert!(offset_of!(Sqe, pad) == 56);
 };
 
-/// Copies `N` bytes at `offset` out of an entry image.
-fn field<const N: usize>(bytes: &[u8], offset: usize) -> [u8; N] {
-    let mut out = [0; N];
-    out.copy_from_slice(&bytes[offset..offset + N]);
-    out
-}
-
 impl Sqe {
     /// The entry size in bytes.
     pub const SIZE: usize = size_of::<Sqe>();
@@ -126,58 +119,44 @@ impl Sqe {
         SqeFlags::validate(self.flags)
     }
 
-    /// The entry as native-endian 64-bit words, the form the ring stores.
+    /// The entry as 64-bit words, the form the ring stores: each word holds
+    /// the fields at its eight bytes, little-endian (x86_64's only order).
     pub fn to_words(&self) -> [u64; Self::WORDS] {
-        let mut bytes = [0u8; Self::SIZE];
-        let mut put = |offset: usize, src: &[u8]| {
-            bytes[offset..offset + src.len()].copy_from_slice(src);
-        };
-        put(offset_of!(Sqe, opcode), &[self.opcode]);
-        put(offset_of!(Sqe, flags), &[self.flags]);
-        put(offset_of!(Sqe, ioprio), &self.ioprio.to_ne_bytes());
-        put(offset_of!(Sqe, fd), &self.fd.to_ne_bytes());
-        put(offset_of!(Sqe, off), &self.off.to_ne_bytes());
-        put(offset_of!(Sqe, addr), &self.addr.to_ne_bytes());
-        put(offset_of!(Sqe, len), &self.len.to_ne_bytes());
-        put(offset_of!(Sqe, op_flags), &self.op_flags.to_ne_bytes());
-        put(offset_of!(Sqe, user_data), &self.user_data.to_ne_bytes());
-        put(offset_of!(Sqe, buf_index), &self.buf_index.to_ne_bytes());
-        put(
-            offset_of!(Sqe, personality),
-            &self.personality.to_ne_bytes(),
-        );
-        put(
-            offset_of!(Sqe, splice_fd_in),
-            &self.splice_fd_in.to_ne_bytes(),
-        );
-        put(offset_of!(Sqe, addr3), &self.addr3.to_ne_bytes());
-        put(offset_of!(Sqe, pad), &self.pad.to_ne_bytes());
-        core::array::from_fn(|i| u64::from_ne_bytes(field(&bytes, i * 8)))
+        [
+            u64::from(self.opcode)
+                | u64::from(self.flags) << 8
+                | u64::from(self.ioprio) << 16
+                | u64::from(self.fd as u32) << 32,
+            self.off,
+            self.addr,
+            u64::from(self.len) | u64::from(self.op_flags) << 32,
+            self.user_data,
+            u64::from(self.buf_index)
+                | u64::from(self.personality) << 16
+                | u64::from(self.splice_fd_in as u32) << 32,
+            self.addr3,
+            self.pad,
+        ]
     }
 
     /// Rebuilds an entry from [`Sqe::to_words`] form.  Every bit pattern is
     /// a valid `Sqe`; meaning is checked later, on the copy.
     pub fn from_words(words: [u64; Self::WORDS]) -> Self {
-        let mut bytes = [0u8; Self::SIZE];
-        for (chunk, word) in bytes.chunks_exact_mut(8).zip(words) {
-            chunk.copy_from_slice(&word.to_ne_bytes());
-        }
-        let b = &bytes[..];
         Sqe {
-            opcode: b[offset_of!(Sqe, opcode)],
-            flags: b[offset_of!(Sqe, flags)],
-            ioprio: u16::from_ne_bytes(field(b, offset_of!(Sqe, ioprio))),
-            fd: i32::from_ne_bytes(field(b, offset_of!(Sqe, fd))),
-            off: u64::from_ne_bytes(field(b, offset_of!(Sqe, off))),
-            addr: u64::from_ne_bytes(field(b, offset_of!(Sqe, addr))),
-            len: u32::from_ne_bytes(field(b, offset_of!(Sqe, len))),
-            op_flags: u32::from_ne_bytes(field(b, offset_of!(Sqe, op_flags))),
-            user_data: u64::from_ne_bytes(field(b, offset_of!(Sqe, user_data))),
-            buf_index: u16::from_ne_bytes(field(b, offset_of!(Sqe, buf_index))),
-            personality: u16::from_ne_bytes(field(b, offset_of!(Sqe, personality))),
-            splice_fd_in: i32::from_ne_bytes(field(b, offset_of!(Sqe, splice_fd_in))),
-            addr3: u64::from_ne_bytes(field(b, offset_of!(Sqe, addr3))),
-            pad: u64::from_ne_bytes(field(b, offset_of!(Sqe, pad))),
+            opcode: words[0] as u8,
+            flags: (words[0] >> 8) as u8,
+            ioprio: (words[0] >> 16) as u16,
+            fd: (words[0] >> 32) as u32 as i32,
+            off: words[1],
+            addr: words[2],
+            len: words[3] as u32,
+            op_flags: (words[3] >> 32) as u32,
+            user_data: words[4],
+            buf_index: words[5] as u16,
+            personality: (words[5] >> 16) as u16,
+            splice_fd_in: (words[5] >> 32) as u32 as i32,
+            addr3: words[6],
+            pad: words[7],
         }
     }
 }

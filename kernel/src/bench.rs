@@ -10,6 +10,7 @@
 //! - `cross-CPU wake round trip`: a task on CPU 0 wakes a task on CPU 1
 //!   (an `Event`), which wakes it back; ticks per round trip, halts and
 //!   IPIs included.
+//! - the user programs that measure themselves (`bin/nopbench`).
 
 use crate::arch::apic::{self, Delivery};
 use crate::arch::{percpu, qemu, trap};
@@ -54,9 +55,9 @@ fn ipi_round_trip() {
 
 static FIRST_POLL_TSC: AtomicU64 = AtomicU64::new(0);
 
-fn spawn_to_first_poll(runtime: &'static executor::Runtime) {
+async fn spawn_to_first_poll(runtime: &'static executor::Runtime) {
     let (mut total, mut best) = (0u64, u64::MAX);
-    crate::sched::block_on(runtime, async {
+    {
         for _ in 0..ROUNDS {
             let start = crate::time::tsc();
             let task = runtime.spawn_on(percpu::cpu_index(), async {
@@ -67,14 +68,14 @@ fn spawn_to_first_poll(runtime: &'static executor::Runtime) {
             total += ticks;
             best = best.min(ticks);
         }
-    });
+    }
     kprintln!(
         "bench: spawn to first poll: {} ticks mean, {best} best, over {ROUNDS} rounds",
         total / ROUNDS
     );
 }
 
-fn cross_cpu_wake_round_trip(runtime: &'static executor::Runtime) {
+async fn cross_cpu_wake_round_trip(runtime: &'static executor::Runtime) {
     if runtime.cpu_count() < 2 {
         kprintln!("bench: cross-CPU wake round trip: needs 2 CPUs, skipped");
         return;
@@ -90,7 +91,7 @@ fn cross_cpu_wake_round_trip(runtime: &'static executor::Runtime) {
             }
         })
     };
-    let ticks = crate::sched::block_on(runtime, async {
+    let ticks = {
         // One warm-up round, then the measured ones.
         ping.wake_one();
         pong.listen().await;
@@ -102,21 +103,43 @@ fn cross_cpu_wake_round_trip(runtime: &'static executor::Runtime) {
         let ticks = crate::time::tsc() - start;
         let _ = partner.await;
         ticks
-    });
+    };
     kprintln!(
         "bench: cross-CPU wake round trip: {} ticks mean over {ROUNDS} rounds",
         ticks / ROUNDS
     );
 }
 
-/// Runs every benchmark, then exits QEMU.
+/// Runs the user-space benchmark programs of the initfs, one after the
+/// other (they print their own results).
+async fn user_benchmarks() {
+    for program in ["bin/nopbench"] {
+        match crate::proc::spawn::spawn(program, &[program]) {
+            Ok(process) => {
+                let status = process.wait().await;
+                if status != crate::proc::process::ExitStatus::Exited(0) {
+                    kprintln!("bench: {program} ended with {status:?}");
+                }
+            }
+            Err(errno) => kprintln!("bench: {program}: {errno}"),
+        }
+    }
+}
+
+/// Runs every benchmark as a task on the BSP (the BSP runs its CPU loop
+/// meanwhile, so user programs can run on it too), then exits QEMU.
 pub fn run() -> ! {
     trap::register(apic::BENCH_VECTOR, on_bench_ipi);
-    ipi_round_trip();
-    if let Some(runtime) = crate::sched::runtime() {
-        spawn_to_first_poll(runtime);
-        cross_cpu_wake_round_trip(runtime);
-    }
-    kprintln!("bench: done");
-    qemu::exit(qemu::ExitCode::Success)
+    let runtime = crate::sched::runtime().expect("benchmarks need the executors");
+    runtime
+        .spawn_on(0, async move {
+            ipi_round_trip();
+            spawn_to_first_poll(runtime).await;
+            cross_cpu_wake_round_trip(runtime).await;
+            user_benchmarks().await;
+            kprintln!("bench: done");
+            qemu::exit(qemu::ExitCode::Success)
+        })
+        .detach();
+    crate::sched::run(runtime)
 }

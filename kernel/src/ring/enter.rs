@@ -63,9 +63,15 @@ pub fn enter(
             Err(errno) if submitted == 0 => return Outcome::Resume(errno.as_res().into()),
             Err(_) => break,
         };
+        let mut done = [Cqe::default(); BATCH];
+        let mut finished = 0;
         for sqe in &batch[..taken] {
-            start_one(&ring, sqe, &context);
+            if let Some(cqe) = start_one(&ring, sqe, &context) {
+                done[finished] = cqe;
+                finished += 1;
+            }
         }
+        ring.post_all(&done[..finished]);
         submitted += taken as u32;
     }
 
@@ -81,11 +87,13 @@ pub fn enter(
     Outcome::Resume(submitted.into())
 }
 
-fn start_one(ring: &Arc<Ring>, sqe: &Sqe, context: &ops::Context) {
+/// Starts `sqe`'s operation; returns its CQE if it finished at once (and
+/// is not skipped), for the caller to post with the rest of the batch.
+fn start_one(ring: &Arc<Ring>, sqe: &Sqe, context: &ops::Context) -> Option<Cqe> {
     let user_data = sqe.user_data;
     let skip_success = SqeFlags::from_bits_truncate(sqe.flags).contains(SqeFlags::CQE_SKIP_SUCCESS);
     match ops::start(sqe, context) {
-        Started::Done(res) => post(ring, user_data, res, skip_success),
+        Started::Done(res) => (!(skip_success && res >= 0)).then(|| Cqe::new(user_data, res, CqeFlags::empty())),
         Started::Running(future) => {
             let ring = ring.clone();
             let runtime = crate::sched::runtime().expect("rings run under the executors");
@@ -95,6 +103,7 @@ fn start_one(ring: &Arc<Ring>, sqe: &Sqe, context: &ops::Context) {
                     post(&ring, user_data, res, skip_success);
                 })
                 .detach();
+            None
         }
     }
 }

@@ -79,17 +79,27 @@ impl Ring {
 
     /// Posts a CQE, into the CQ or, when it is full, the overflow list.
     pub fn post(&self, cqe: Cqe) {
+        self.post_all(core::slice::from_ref(&cqe));
+    }
+
+    /// Posts several CQEs under one lock, with one wake-up.
+    pub fn post_all(&self, cqes: &[Cqe]) {
         {
             let mut completions = self.completions.lock();
+            let overflowed_before = completions.overflow.len();
             Self::flush_locked(&mut completions);
-            if !completions.overflow.is_empty() || completions.producer.push(&cqe).is_err() {
-                completions.overflow.push_back(cqe);
+            for cqe in cqes {
+                if !completions.overflow.is_empty() || completions.producer.push(cqe).is_err() {
+                    completions.overflow.push_back(*cqe);
+                }
             }
-            completions
-                .producer
-                .set_overflow(completions.overflow.len() as u32);
+            if completions.overflow.len() != overflowed_before {
+                completions.producer.set_overflow(completions.overflow.len() as u32);
+            }
         }
-        self.posted.wake_all();
+        if self.posted.has_waiters() {
+            self.posted.wake_all();
+        }
     }
 
     fn flush_locked(completions: &mut Completions) {

@@ -1,0 +1,68 @@
+//! `nopbench`: what a NOP costs through the ring, in TSC ticks (guest
+//! instructions under QEMU's `-icount shift=0`): batches of 32 submitted
+//! with one `ring_enter`, and single NOPs with one `ring_enter` each.
+#![no_std]
+#![no_main]
+
+extern crate freestanding;
+
+use abi::{Opcode, Sqe};
+use core::fmt::Write;
+use rt::io::Writer;
+use rt::ring::Ring;
+
+rt::entry!(main);
+
+const BATCH: u32 = 32;
+const ROUNDS: u64 = 200;
+
+fn ticks() -> u64 {
+    // SAFETY: RDTSC has no side effects and is allowed in user mode.
+    unsafe { core::arch::x86_64::_rdtsc() }
+}
+
+/// Submits `batch` NOPs with one `ring_enter` and reaps them; `false` if
+/// anything went wrong.
+fn round(ring: &mut Ring, batch: u32) -> bool {
+    for i in 0..batch {
+        let sqe = Sqe { user_data: u64::from(i), ..Sqe::new(Opcode::Nop) };
+        if ring.push(&sqe).is_err() {
+            return false;
+        }
+    }
+    if ring.submit_and_wait(batch) != Ok(batch) {
+        return false;
+    }
+    (0..batch).all(|_| ring.pop().is_some_and(|cqe| cqe.res == 0))
+}
+
+/// Mean ticks per NOP over `ROUNDS` rounds of `batch`, after a warm-up.
+fn measure(ring: &mut Ring, batch: u32) -> Option<u64> {
+    for _ in 0..10 {
+        if !round(ring, batch) {
+            return None;
+        }
+    }
+    let start = ticks();
+    for _ in 0..ROUNDS {
+        if !round(ring, batch) {
+            return None;
+        }
+    }
+    Some((ticks() - start) / (ROUNDS * u64::from(batch)))
+}
+
+fn main() -> i32 {
+    let Ok(mut ring) = Ring::take() else {
+        return 1;
+    };
+    let (Some(batched), Some(single)) = (measure(&mut ring, BATCH), measure(&mut ring, 1)) else {
+        let _ = writeln!(Writer(&mut ring), "nopbench: a NOP failed");
+        return 1;
+    };
+    let _ = writeln!(
+        Writer(&mut ring),
+        "nopbench: {batched} ticks per NOP in batches of {BATCH}, {single} ticks per NOP one at a time"
+    );
+    0
+}
