@@ -79,9 +79,14 @@ impl Cqe {
         CqeFlags::from_bits_retain(self.flags)
     }
 
-    /// The entry as native-endian 64-bit words, the form the ring stores.
+    /// The entry as 64-bit words, the form the ring stores: `user_data`,
+    /// then `res` in the low half and `flags` in the high half (little-endian,
+    /// as the fields lie in memory).
     pub fn to_words(&self) -> [u64; Self::WORDS] {
-        [self.user_data, u64::from(self.res as u32) | u64::from(self.flags) << 32]
+        [
+            self.user_data,
+            u64::from(self.res as u32) | u64::from(self.flags) << 32,
+        ]
     }
 
     /// Rebuilds an entry from [`Cqe::to_words`] form.

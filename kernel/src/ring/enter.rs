@@ -93,7 +93,9 @@ fn start_one(ring: &Arc<Ring>, sqe: &Sqe, context: &ops::Context) -> Option<Cqe>
     let user_data = sqe.user_data;
     let skip_success = SqeFlags::from_bits_truncate(sqe.flags).contains(SqeFlags::CQE_SKIP_SUCCESS);
     match ops::start(sqe, context) {
-        Started::Done(res) => (!(skip_success && res >= 0)).then(|| Cqe::new(user_data, res, CqeFlags::empty())),
+        Started::Done(res) => {
+            (!(skip_success && res >= 0)).then(|| Cqe::new(user_data, res, CqeFlags::empty()))
+        }
         Started::Running(future) => {
             let ring = ring.clone();
             let runtime = crate::sched::runtime().expect("rings run under the executors");

@@ -94,7 +94,9 @@ impl Ring {
                 }
             }
             if completions.overflow.len() != overflowed_before {
-                completions.producer.set_overflow(completions.overflow.len() as u32);
+                completions
+                    .producer
+                    .set_overflow(completions.overflow.len() as u32);
             }
         }
         if self.posted.has_waiters() {

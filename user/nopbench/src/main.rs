@@ -25,7 +25,10 @@ fn ticks() -> u64 {
 /// anything went wrong.
 fn round(ring: &mut Ring, batch: u32) -> bool {
     for i in 0..batch {
-        let sqe = Sqe { user_data: u64::from(i), ..Sqe::new(Opcode::Nop) };
+        let sqe = Sqe {
+            user_data: u64::from(i),
+            ..Sqe::new(Opcode::Nop)
+        };
         if ring.push(&sqe).is_err() {
             return false;
         }
