@@ -86,6 +86,36 @@ pub fn kmain(boot: &'static BootInfo) -> ! {
     if options.bench {
         crate::bench::run();
     }
+    match options.init {
+        Some(path) if crate::fs::initfs::get().is_some_and(|fs| fs.lookup(path).is_ok()) => {
+            run_init(path)
+        }
+        Some(path) => info!("init: {path} is not in the initfs; nothing to run"),
+        None => info!("init: none asked for"),
+    }
+    power_off()
+}
+
+/// Runs the first program as a task on the BSP (which runs its CPU loop
+/// meanwhile), and powers off when it ends.
+fn run_init(path: &'static str) -> ! {
+    let runtime = crate::sched::runtime().expect("init runs under the executors");
+    runtime
+        .spawn_on(0, async move {
+            match crate::proc::spawn::spawn(path, &[path]) {
+                Ok(process) => {
+                    let status = process.wait().await;
+                    info!("init: {path} ended: {status:?}");
+                }
+                Err(errno) => crate::error!("init: cannot start {path}: {errno}"),
+            }
+            power_off()
+        })
+        .detach();
+    crate::sched::run(runtime)
+}
+
+fn power_off() -> ! {
     info!("powering off");
     let reason = arch::acpi::power_off();
     crate::error!("power-off failed: {reason}");

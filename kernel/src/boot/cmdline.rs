@@ -10,6 +10,7 @@
 //! | `ktest[=FILTER]`  | run the in-kernel tests (those whose name contains FILTER) and exit QEMU |
 //! | `bench`           | run the kernel benchmarks and exit QEMU           |
 //! | `crash=KIND`      | deliberately fail: `page-fault`, `panic`, `invalid-opcode`, `stack-overflow` |
+//! | `init=PATH`       | the first program (default `bin/init`); `init=none` starts none |
 
 use crate::log::Level;
 
@@ -39,6 +40,8 @@ pub struct Options<'a> {
     pub ktest: Option<&'a str>,
     pub bench: bool,
     pub crash: Option<CrashKind>,
+    /// The first program; `None` when `init=none`.
+    pub init: Option<&'a str>,
 }
 
 impl Default for Options<'_> {
@@ -48,9 +51,13 @@ impl Default for Options<'_> {
             ktest: None,
             bench: false,
             crash: None,
+            init: Some(DEFAULT_INIT),
         }
     }
 }
+
+/// The first program unless `init=` names another.
+pub const DEFAULT_INIT: &str = "bin/init";
 
 /// Why a word was ignored.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -86,6 +93,9 @@ pub fn parse<'a>(line: &'a str, mut warn: impl FnMut(Warning<'a>)) -> Options<'a
                 }
             }
             ("crash", None) => ignore("crash needs a value"),
+            ("init", Some("none")) => options.init = None,
+            ("init", Some("")) | ("init", None) => ignore("init needs a path, or none"),
+            ("init", Some(path)) => options.init = Some(path),
             _ => ignore("unknown option"),
         }
     }
@@ -152,6 +162,16 @@ mod tests {
     fn good_options_survive_bad_neighbours() {
         let (options, warnings) = parse_collect("junk loglevel=warn more=junk");
         assert_eq!(options.log_level, Level::Warn);
+        assert_eq!(warnings.len(), 2);
+    }
+
+    #[test]
+    fn init_defaults_and_can_be_changed_or_turned_off() {
+        assert_eq!(parse_collect("").0.init, Some(DEFAULT_INIT));
+        assert_eq!(parse_collect("init=bin/sh").0.init, Some("bin/sh"));
+        assert_eq!(parse_collect("init=none").0.init, None);
+        let (options, warnings) = parse_collect("init= init");
+        assert_eq!(options.init, Some(DEFAULT_INIT));
         assert_eq!(warnings.len(), 2);
     }
 

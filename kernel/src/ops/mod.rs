@@ -3,7 +3,8 @@
 //! otherwise it runs as a task on the executor and posts when it finishes.
 //!
 //! - `nop`: NOP;
-//! - `rw`: READ and WRITE (the console today).
+//! - `rw`: READ and WRITE (the console today);
+//! - `process`: PROCESS_SPAWN and WAIT.
 //!
 //! What is not here yet is refused with a clear errno: an opcode the ABI
 //! defines but the kernel does not run yet gets `EOPNOTSUPP`; an unknown
@@ -13,6 +14,7 @@
 #![deny(unsafe_code)]
 
 mod nop;
+mod process;
 mod rw;
 
 use crate::proc::process::Process;
@@ -62,6 +64,8 @@ pub fn start(sqe: &Sqe, context: &Context) -> Started {
         Ok(Opcode::Nop) => nop::start(sqe),
         Ok(Opcode::Write) => rw::write(sqe, context),
         Ok(Opcode::Read) => rw::read(sqe, context),
+        Ok(Opcode::ProcessSpawn) => process::spawn(sqe, context),
+        Ok(Opcode::Wait) => process::wait(sqe, context),
         Ok(_) => Started::Done(Errno::EOPNOTSUPP.as_res()),
     }
 }
@@ -79,6 +83,13 @@ mod ktests {
     crate::ktest!(
         async fn hello_writes_through_the_ring() {
             crate::ensure_eq!(run("bin/hello").await?, ExitStatus::Exited(0));
+            Ok(())
+        }
+    );
+
+    crate::ktest!(
+        async fn init_runs_the_demos_and_exits_cleanly() {
+            crate::ensure_eq!(run("bin/init").await?, ExitStatus::Exited(0));
             Ok(())
         }
     );

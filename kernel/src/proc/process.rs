@@ -24,6 +24,24 @@ impl Fault {
     pub fn name(&self) -> &'static str {
         crate::arch::exception_name(self.vector)
     }
+
+    /// The signal Linux sends for this fault.
+    pub fn signal(&self) -> i32 {
+        const SIGILL: i32 = 4;
+        const SIGTRAP: i32 = 5;
+        const SIGBUS: i32 = 7;
+        const SIGFPE: i32 = 8;
+        const SIGKILL: i32 = 9;
+        const SIGSEGV: i32 = 11;
+        match self.vector {
+            0 | 16 | 19 => SIGFPE,
+            1 | 3 => SIGTRAP,
+            6 => SIGILL,
+            17 => SIGBUS,
+            12..=14 => SIGSEGV,
+            _ => SIGKILL,
+        }
+    }
 }
 
 /// How a process ended.
@@ -35,6 +53,17 @@ pub enum ExitStatus {
     Killed(Fault),
 }
 
+impl ExitStatus {
+    /// The Linux `wait` status: `status << 8` for an exit, the signal
+    /// number Linux would have sent for a fault.
+    pub fn wait_status(self) -> i32 {
+        match self {
+            Self::Exited(status) => (status & 0xff) << 8,
+            Self::Killed(fault) => fault.signal(),
+        }
+    }
+}
+
 pub struct Process {
     pub pid: u64,
     pub name: String,
@@ -44,6 +73,7 @@ pub struct Process {
     ring: Arc<Ring>,
     status: Mutex<Option<ExitStatus>>,
     exited: Event,
+    pub handles: Mutex<super::handles::HandleTable>,
 }
 
 static NEXT_PID: AtomicU64 = AtomicU64::new(1);
@@ -57,6 +87,7 @@ impl Process {
             ring,
             status: Mutex::new(None),
             exited: Event::new(),
+            handles: Mutex::new(super::handles::HandleTable::default()),
         }
     }
 

@@ -200,6 +200,41 @@ fn main() -> i32 {
         reaped == 256 && ring.pop().is_none() && ring.overflowed() == 0,
     );
 
+    // Children: exit statuses, kills, and bad requests.
+    use rt::process::{WaitStatus, spawn, wait};
+    let true_status = spawn(&mut ring, "bin/true", b"").and_then(|child| wait(&mut ring, child));
+    check(
+        "a child's exit status comes back",
+        true_status == Ok(WaitStatus::Exited(0)),
+    );
+    let fault_status =
+        spawn(&mut ring, "bin/fault", b"fault\0").and_then(|child| wait(&mut ring, child));
+    check(
+        "a child killed for a page fault shows SIGSEGV",
+        fault_status == Ok(WaitStatus::Signaled(11)),
+    );
+    check(
+        "spawning a missing program is ENOENT",
+        spawn(&mut ring, "bin/nothing", b"") == Err(Errno::ENOENT),
+    );
+    check(
+        "waiting on a bad handle is EBADF",
+        wait(&mut ring, 77) == Err(Errno::EBADF),
+    );
+    let bad_path = Sqe {
+        addr: 0xffff_8000_0000_0000,
+        len: 8,
+        ..Sqe::new(Opcode::ProcessSpawn)
+    };
+    check(
+        "a spawn path in kernel memory is EFAULT",
+        expect_res(&mut ring, &bad_path, Err(Errno::EFAULT)),
+    );
+    check(
+        "an argv block without its NUL is EINVAL",
+        spawn(&mut ring, "bin/true", b"true") == Err(Errno::EINVAL),
+    );
+
     let mut failed = 0;
     for &(name, ok) in &results[..count] {
         let _ = writeln!(

@@ -6,10 +6,12 @@
 //! - [`ring`]: the process's ring, as the auxiliary vector announced it, with
 //!   a liburing-like API (`push`, `submit`, `wait`, `pop`).
 //! - [`io`]: console output through the ring; [`print!`] and [`println!`].
+//! - [`process`]: spawning programs and waiting for them.
 //! - The panic handler exits with status 101, as Rust's own runtime does.
 #![no_std]
 
 pub mod io;
+pub mod process;
 pub mod ring;
 mod start;
 pub mod syscall;

@@ -1,0 +1,88 @@
+//! PROCESS_SPAWN and WAIT.
+//!
+//! - PROCESS_SPAWN: `addr`/`len` name the path, `off`/`op_flags` an argv
+//!   block (NUL-terminated strings back to back; empty: argv is the path).
+//!   `res` is a handle to the child.
+//! - WAIT: `fd` is a child handle; resolves when the child ends, with the
+//!   Linux wait status, and releases the handle.
+
+use super::{Context, OpFuture, Started};
+use crate::mm::pin::{Access, PinnedBuffer};
+use crate::proc::handles::Handle;
+use crate::proc::spawn::{self, MAX_ARGUMENT_BYTES};
+use abi::{Errno, Sqe};
+use alloc::boxed::Box;
+use alloc::string::String;
+use alloc::vec::Vec;
+
+/// The longest path PROCESS_SPAWN takes.
+const MAX_PATH_BYTES: u32 = 4096;
+
+fn read_user(context: &Context, addr: u64, len: u64) -> Result<Vec<u8>, Errno> {
+    context
+        .process
+        .with_space(|space| {
+            PinnedBuffer::new(space, addr, len, Access::Read).map(|buffer| buffer.read_all())
+        })
+        .ok_or(Errno::ESRCH)?
+}
+
+pub fn spawn(sqe: &Sqe, context: &Context) -> Started {
+    let result = (|| {
+        if sqe.fd != 0 || sqe.ioprio != 0 || sqe.addr3 != 0 {
+            return Err(Errno::EINVAL);
+        }
+        if sqe.len == 0 || sqe.len > MAX_PATH_BYTES {
+            return Err(Errno::EINVAL);
+        }
+        if sqe.op_flags as usize > MAX_ARGUMENT_BYTES {
+            return Err(Errno::E2BIG);
+        }
+        let path = String::from_utf8(read_user(context, sqe.addr, u64::from(sqe.len))?)
+            .map_err(|_| Errno::EINVAL)?;
+        let block = read_user(context, sqe.off, u64::from(sqe.op_flags))?;
+        let mut arguments: Vec<&str> = Vec::new();
+        if !block.is_empty() {
+            if block.last() != Some(&0) {
+                return Err(Errno::EINVAL);
+            }
+            for argument in block[..block.len() - 1].split(|&byte| byte == 0) {
+                arguments.push(core::str::from_utf8(argument).map_err(|_| Errno::EINVAL)?);
+            }
+        } else {
+            arguments.push(&path);
+        }
+        let child = spawn::spawn(&path, &arguments)?;
+        let handle = context
+            .process
+            .handles
+            .lock()
+            .insert(Handle::Child(child))?;
+        Ok(handle as u32)
+    })();
+    result.into()
+}
+
+pub fn wait(sqe: &Sqe, context: &Context) -> Started {
+    if sqe.addr != 0
+        || sqe.len != 0
+        || sqe.off != 0
+        || sqe.op_flags != 0
+        || sqe.addr3 != 0
+        || sqe.ioprio != 0
+    {
+        return Started::Done(Errno::EINVAL.as_res());
+    }
+    let number = sqe.fd;
+    let child = match context.process.handles.lock().get(number) {
+        Ok(Handle::Child(child)) => child,
+        Err(errno) => return Started::Done(errno.as_res()),
+    };
+    let parent = context.process.clone();
+    let future: OpFuture = Box::pin(async move {
+        let status = child.wait().await;
+        parent.handles.lock().remove(number);
+        status.wait_status()
+    });
+    Started::Running(future)
+}

@@ -1,0 +1,51 @@
+//! A process's handle table: small integers naming kernel objects (today:
+//! the children it spawned, which `WAIT` reaps).  The lowest free number
+//! is reused first, as with file descriptors.
+
+use super::process::Process;
+use abi::Errno;
+use alloc::sync::Arc;
+use alloc::vec::Vec;
+
+/// The most handles one process may hold.
+pub const MAX_HANDLES: usize = 1024;
+
+#[derive(Clone)]
+pub enum Handle {
+    Child(Arc<Process>),
+}
+
+#[derive(Default)]
+pub struct HandleTable {
+    entries: Vec<Option<Handle>>,
+}
+
+impl HandleTable {
+    /// Stores `handle` under the lowest free number.  `EMFILE` when full.
+    pub fn insert(&mut self, handle: Handle) -> Result<i32, Errno> {
+        let index = match self.entries.iter().position(Option::is_none) {
+            Some(index) => index,
+            None if self.entries.len() < MAX_HANDLES => {
+                self.entries.push(None);
+                self.entries.len() - 1
+            }
+            None => return Err(Errno::EMFILE),
+        };
+        self.entries[index] = Some(handle);
+        Ok(index as i32)
+    }
+
+    /// The handle numbered `number`; `EBADF` for none.
+    pub fn get(&self, number: i32) -> Result<Handle, Errno> {
+        usize::try_from(number)
+            .ok()
+            .and_then(|index| self.entries.get(index).cloned().flatten())
+            .ok_or(Errno::EBADF)
+    }
+
+    /// Removes handle `number`, if it is there.
+    pub fn remove(&mut self, number: i32) -> Option<Handle> {
+        let index = usize::try_from(number).ok()?;
+        self.entries.get_mut(index)?.take()
+    }
+}

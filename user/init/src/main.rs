@@ -1,0 +1,56 @@
+//! `init`: the first program.  Runs the demos one after another, prints
+//! how each ended (a small process tree with exit statuses), and exits;
+//! the kernel powers off when it does.
+#![no_std]
+#![no_main]
+
+extern crate freestanding;
+
+use core::fmt::Write;
+use rt::io::Writer;
+use rt::process::{self, WaitStatus};
+use rt::ring::Ring;
+
+rt::entry!(main);
+
+/// The demos, with what each shows.
+const DEMOS: [(&str, &str); 4] = [
+    ("bin/hello", "a WRITE through the ring"),
+    ("bin/nopbench", "what a NOP costs through the ring"),
+    ("bin/true", "a program that only exits"),
+    (
+        "bin/fault",
+        "a program the kernel kills for a page fault; nothing else is hurt",
+    ),
+];
+
+fn main() -> i32 {
+    let Ok(mut ring) = Ring::take() else {
+        return 1;
+    };
+    let _ = writeln!(Writer(&mut ring), "init: running {} demos", DEMOS.len());
+    let mut failures = 0;
+    for (path, what) in DEMOS {
+        let _ = writeln!(Writer(&mut ring), "init: --- {path}: {what}");
+        let outcome =
+            process::spawn(&mut ring, path, b"").and_then(|child| process::wait(&mut ring, child));
+        let _ = match outcome {
+            Ok(WaitStatus::Exited(status)) => writeln!(
+                Writer(&mut ring),
+                "init: {path} exited with status {status}"
+            ),
+            Ok(WaitStatus::Signaled(signal)) => {
+                writeln!(
+                    Writer(&mut ring),
+                    "init: {path} was killed by signal {signal}"
+                )
+            }
+            Err(errno) => {
+                failures += 1;
+                writeln!(Writer(&mut ring), "init: {path} could not run: {errno}")
+            }
+        };
+    }
+    let _ = writeln!(Writer(&mut ring), "init: done");
+    failures
+}

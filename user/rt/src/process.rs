@@ -1,0 +1,55 @@
+//! Starting programs and waiting for them, through the ring.
+
+use crate::ring::Ring;
+use abi::{Errno, Opcode, Sqe};
+
+/// How a child ended, decoded from the Linux wait status.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum WaitStatus {
+    Exited(i32),
+    Signaled(i32),
+}
+
+impl WaitStatus {
+    pub fn from_raw(raw: u32) -> Self {
+        match raw & 0x7f {
+            0 => Self::Exited(((raw >> 8) & 0xff) as i32),
+            signal => Self::Signaled(signal as i32),
+        }
+    }
+}
+
+/// Submits `sqe` alone and waits for its CQE's result.
+fn run_one(ring: &mut Ring, mut sqe: Sqe, user_data: u64) -> Result<u32, Errno> {
+    sqe.user_data = user_data;
+    ring.push(&sqe)?;
+    ring.submit_and_wait(1)?;
+    loop {
+        let cqe = ring.wait()?;
+        if cqe.user_data == user_data {
+            return cqe.result().map_err(|e| e.known().unwrap_or(Errno::EIO));
+        }
+    }
+}
+
+/// Starts the program at `path` with `argv_block` (NUL-terminated strings
+/// back to back; empty for argv = [path]).  Returns a handle to the child.
+pub fn spawn(ring: &mut Ring, path: &str, argv_block: &[u8]) -> Result<i32, Errno> {
+    let sqe = Sqe {
+        addr: path.as_ptr() as u64,
+        len: u32::try_from(path.len()).map_err(|_| Errno::EINVAL)?,
+        off: argv_block.as_ptr() as u64,
+        op_flags: u32::try_from(argv_block.len()).map_err(|_| Errno::E2BIG)?,
+        ..Sqe::new(Opcode::ProcessSpawn)
+    };
+    run_one(ring, sqe, u64::MAX - 1).map(|handle| handle as i32)
+}
+
+/// Waits for the child behind `handle` to end, and releases the handle.
+pub fn wait(ring: &mut Ring, handle: i32) -> Result<WaitStatus, Errno> {
+    let sqe = Sqe {
+        fd: handle,
+        ..Sqe::new(Opcode::Wait)
+    };
+    run_one(ring, sqe, u64::MAX - 2).map(WaitStatus::from_raw)
+}
