@@ -62,9 +62,12 @@ pub(crate) struct Header {
     pub(crate) state: State,
     refs: AtomicUsize,
     /// The CPU whose inbox wakes go to.  Changed only by a thief while the
-    /// task is SCHEDULED and in its hands, and read only by whoever makes
-    /// the next IDLE -> SCHEDULED transition, which the state CAS orders
-    /// after the change: so Relaxed suffices.
+    /// task is SCHEDULED and in its hands.  Read by whoever makes the next
+    /// IDLE -> SCHEDULED transition, which the state CAS orders after the
+    /// change, and by the holder that drops the last reference, which the
+    /// count's Release/Acquire orders after it: so Relaxed suffices.  A
+    /// stale value would only route a wake or a free to another CPU, which
+    /// any executor handles (pinned tasks never change owner).
     owner: AtomicUsize,
     /// `spawn_on` tasks never move to another CPU.
     pub(crate) pinned: bool,

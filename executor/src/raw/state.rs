@@ -94,16 +94,30 @@ impl State {
 
     /// A wake.  Returns `true` if the caller must enqueue the task (with a
     /// reference of its own for the queue).
+    ///
+    /// Always a write, even when the task is already SCHEDULED and nothing
+    /// changes.  A wake promises a poll that sees what the waker did before
+    /// it, and that poll comes after the executor's `start_run` (or
+    /// `end_pending`) RMW.  Only a Release *write* here, which that RMW
+    /// then reads, carries the waker's earlier stores to it.  A plain load
+    /// would leave the store-buffering pattern (waker: store value, load
+    /// state; executor: RMW state, load value) in which both miss, even on
+    /// x86: the value stays in the waker's store buffer while the executor
+    /// polls, and the task goes idle with the wake lost.  Test:
+    /// `a_wake_that_finds_the_task_scheduled_still_publishes_what_came_before`.
     pub(crate) fn wake(&self) -> bool {
-        let old = self.update(|s| {
-            if s & (COMPLETE | SCHEDULED) != 0 {
-                None
-            } else {
-                Some(s | SCHEDULED)
-            }
-        });
+        let old = self
+            .update(|s| {
+                if s & (COMPLETE | SCHEDULED) != 0 {
+                    // Same value: the CAS still orders this wake.
+                    Some(s)
+                } else {
+                    Some(s | SCHEDULED)
+                }
+            })
+            .unwrap_or_else(|s| s);
         // Running tasks are requeued by their executor, not by the waker.
-        matches!(old, Ok(s) if s & RUNNING == 0)
+        old & (COMPLETE | SCHEDULED | RUNNING) == 0
     }
 
     /// `abort()`.  Returns `true` if the caller must enqueue the task so its

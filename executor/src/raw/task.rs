@@ -78,7 +78,12 @@ where
         let future = unsafe { Pin::new_unchecked(future) };
         match future.poll(cx) {
             Poll::Ready(output) => {
-                *stage = Stage::Finished(output);
+                // Move the spent future out before running its destructor,
+                // as `drop_future` does: `*stage = ...` would drop it in
+                // place, and a destructor that unwinds (host tests) would
+                // leave the slot to be dropped a second time by `dealloc`.
+                let spent = core::mem::replace(stage, Stage::Finished(output));
+                drop(spent);
                 Poll::Ready(())
             }
             Poll::Pending => Poll::Pending,

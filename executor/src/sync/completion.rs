@@ -6,10 +6,21 @@
 //! ```
 //!
 //! The completer wins EMPTY -> WRITING by CAS, so the value is written by
-//! exactly one thread, then publishes it with a Release store of READY and
-//! wakes the waiter through an `AtomicWaker` (lock-free, no allocation).
-//! The waiter takes it with a READY -> TAKEN CAS, so it is read once.
+//! exactly one thread.  It then takes the waiter's waker out of the
+//! `AtomicWaker` (lock-free, no allocation), publishes the value with a
+//! Release store of READY, and only then wakes the waker it took.  The
+//! waiter takes the value with a READY -> TAKEN CAS, so it is read once.
 //! `Completion<()>` is the value-less completion.
+//!
+//! # The completion may be freed as soon as the waiter sees it
+//!
+//! The READY store is the completer's last access to the `Completion`: a
+//! waiter that sees READY may take the value and free the completion (the
+//! usual shape: the op future owns it, an interrupt handler completes it
+//! through a pointer) while the completer is still running.  The price: a
+//! waiter that polls during the short WRITING window cannot rely on the
+//! `AtomicWaker` (the completer may have taken the old waker already), so
+//! it wakes itself and looks again.
 
 use core::cell::UnsafeCell;
 use core::future::Future;
@@ -67,9 +78,16 @@ impl<T> Completion<T> {
         // SAFETY: winning EMPTY -> WRITING makes this the only writer, and
         // no reader touches the slot before READY.
         unsafe { (*self.value.get()).write(value) };
-        // Release: publishes the value to `try_take`'s Acquire CAS.
+        // Take the waker before READY: after READY the waiter may free
+        // `self` (module docs).  A waiter registering from now on sees
+        // WRITING and polls itself again.
+        let waker = self.waiter.take();
+        // Release: publishes the value to `try_take`'s Acquire CAS.  The
+        // last access to `self`.
         self.state.store(READY, Ordering::Release);
-        self.waiter.wake();
+        if let Some(waker) = waker {
+            waker.wake();
+        }
         Ok(())
     }
 
@@ -87,6 +105,14 @@ impl<T> Completion<T> {
         // above); winning READY -> TAKEN makes this the only reader, and
         // TAKEN keeps `Drop` from dropping it again.
         Some(unsafe { (*self.value.get()).assume_init_read() })
+    }
+
+    /// The completer is between EMPTY and READY: it may already have taken
+    /// the registered waker, so the waiter must not count on it.  WRITING
+    /// lasts a value copy and an `AtomicWaker::take`.
+    fn poll_again(&self, cx: &Context<'_>) -> Poll<T> {
+        cx.waker().wake_by_ref();
+        Poll::Pending
     }
 
     /// A future that resolves to the value.
@@ -118,16 +144,21 @@ impl<T> Future for CompletionWait<'_, T> {
         if let Some(value) = completion.try_take() {
             return Poll::Ready(value);
         }
-        assert!(
-            completion.state.load(Ordering::Acquire) != TAKEN,
-            "Completion awaited after its value was taken"
-        );
-        // Register, then look again: a completion in between either is seen
-        // now or wakes the registered waker (AtomicWaker's contract).
-        completion.waiter.register(cx.waker());
-        match completion.try_take() {
-            Some(value) => Poll::Ready(value),
-            None => Poll::Pending,
+        match completion.state.load(Ordering::Acquire) {
+            TAKEN => panic!("Completion awaited after its value was taken"),
+            WRITING => return completion.poll_again(cx),
+            _ => {}
         }
+        // Register, then look again: a completion in between either is seen
+        // now, or wakes the registered waker (AtomicWaker's contract), or
+        // is still WRITING and may have taken an older waker.
+        completion.waiter.register(cx.waker());
+        if let Some(value) = completion.try_take() {
+            return Poll::Ready(value);
+        }
+        if completion.state.load(Ordering::Acquire) == WRITING {
+            return completion.poll_again(cx);
+        }
+        Poll::Pending
     }
 }

@@ -34,6 +34,14 @@
 //!
 //! To wait for a condition without a lost wakeup, register *before* the
 //! last check of the condition: [`Event::wait_until`] does exactly that.
+//!
+//! A signal touches the event after it has counted itself (it tries the
+//! lock, and may serve other signals), so the event must outlive every
+//! `wake_one` / `wake_all` call, not just its listeners: keep it in a
+//! `static`, an `Arc` or a structure that outlives the signallers.  (A
+//! [`Completion`](crate::Completion) or
+//! [`CountdownCompletion`](crate::CountdownCompletion) may be freed once
+//! its waiter resolves.)
 
 use core::pin::pin;
 use core::sync::atomic::{AtomicUsize, Ordering, fence};

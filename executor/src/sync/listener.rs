@@ -81,16 +81,19 @@ impl<'a> Listener<'a> {
     /// Replaces the stored waker if it would not wake the same task.
     fn update_waker(&self, waker: &Waker) {
         let list = self.event.waiters.lock();
+        let mut old = None;
         // Under the lock, WAITING means still linked: only the lock holder
         // unlinks and changes the state.
         if self.node.state.load(Ordering::Relaxed) == WAITING {
             // SAFETY: we hold the lock.
             let slot = unsafe { self.node.waker() };
             if !slot.as_ref().is_some_and(|w| w.will_wake(waker)) {
-                *slot = Some(waker.clone());
+                old = slot.replace(waker.clone());
             }
         }
         self.event.unlock(list);
+        // Dropped unlocked: a waker's drop runs foreign code (spin_lock.rs).
+        drop(old);
     }
 
     /// If notified, consumes the notification.
@@ -133,6 +136,7 @@ impl Drop for Listener<'_> {
         let mut state = self.node.state.load(Ordering::Acquire);
         if state == WAITING {
             let mut list = self.event.waiters.lock();
+            let mut waker = None;
             // Re-read under the lock: a signaller may have notified us while
             // we waited for it.
             state = self.node.state.load(Ordering::Acquire);
@@ -140,9 +144,11 @@ impl Drop for Listener<'_> {
                 // SAFETY: WAITING under the lock means linked in this list.
                 unsafe { list.unlink(&self.node) };
                 // SAFETY: we hold the lock.
-                drop(unsafe { self.node.waker() }.take());
+                waker = unsafe { self.node.waker() }.take();
             }
             self.event.unlock(list);
+            // Dropped unlocked, as in `update_waker`.
+            drop(waker);
         }
         if state == NOTIFIED_ONE {
             // Chosen by a wake_one we will never act on: pass it on.

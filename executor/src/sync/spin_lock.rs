@@ -1,10 +1,14 @@
 //! A minimal spin lock with a non-blocking `try_lock`.
 //!
 //! Lock order: the crate never holds two of these at once, and never holds
-//! one across an `.await` or a call into a platform hook.  Interrupt
-//! handlers never spin on one: code reachable from a signal or a wake only
-//! ever calls [`SpinLock::try_lock`] (see `event.rs`), so an interrupt
-//! taken while its own CPU holds a lock cannot deadlock.
+//! one across an `.await`.  One exception to "no foreign code under a
+//! lock": an [`Event`](super::Event) wakes its listeners under its lock
+//! (see `event.rs` for why that is safe), so a task wake's `pend` (an IPI
+//! send, which never waits for the target) runs under it.  Otherwise wakers
+//! are woken and dropped only after unlocking.  Interrupt handlers never
+//! spin on one: code reachable from a signal or a wake only ever calls
+//! [`SpinLock::try_lock`] (see `event.rs`), so an interrupt taken while its
+//! own CPU holds a lock cannot deadlock.
 
 use core::cell::UnsafeCell;
 use core::ops::{Deref, DerefMut};

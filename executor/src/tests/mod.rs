@@ -10,3 +10,4 @@ mod leak;
 mod sync;
 mod timers;
 mod util;
+mod wake_order;

@@ -4,7 +4,7 @@ use std::future::Future;
 use std::pin::{Pin, pin};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::task::{Context, Waker};
+use std::task::{Context, Poll, Waker};
 use std::thread;
 use std::time::Duration;
 
@@ -209,4 +209,124 @@ fn countdown_of_zero_is_done_at_once() {
     let mut wait = pin!(countdown.wait());
     let mut cx = Context::from_waker(Waker::noop());
     assert!(wait.as_mut().poll(&mut cx).is_ready());
+}
+
+/// Counts its wakes.
+struct Canary(AtomicUsize);
+
+impl std::task::Wake for Canary {
+    fn wake(self: Arc<Self>) {
+        self.0.fetch_add(1, Ordering::SeqCst);
+    }
+}
+
+/// Drives `signal` (a `complete` or a `signal`) on another thread, the way
+/// an interrupt handler reaches a primitive that the waiting op future owns,
+/// and reuses the memory the moment `wait` (polled here, spinning) resolves:
+/// a fresh primitive is written over it, with a canary waker registered.  A
+/// signaller that still touched the primitive after the waiter could see it
+/// done would take and wake the canary (before the fix: inside
+/// `AtomicWaker::take`, after the value or the zero was published; ASan
+/// reports the same as a heap-use-after-free when the memory is freed
+/// instead).
+fn reuse_as_soon_as_done<P: Send + 'static>(
+    fresh: fn() -> P,
+    signal: fn(&P),
+    wait: fn(&P, &mut Context<'_>) -> bool,
+) {
+    const ROUNDS: usize = 20_000;
+    watchdog(120, move || {
+        let slot: &'static mut P = Box::leak(Box::new(fresh()));
+        let slot = std::ptr::from_mut(slot);
+        // Handed to the signaller each round (as an address: raw pointers
+        // are not `Send`); `returned` says its call has returned.
+        let handoff = Arc::new(AtomicUsize::new(0));
+        let returned = Arc::new(AtomicUsize::new(0));
+        let signaller = {
+            let (handoff, returned) = (Arc::clone(&handoff), Arc::clone(&returned));
+            thread::spawn(move || {
+                for _ in 0..ROUNDS {
+                    let address = loop {
+                        match handoff.swap(0, Ordering::Acquire) {
+                            0 => std::hint::spin_loop(),
+                            address => break address,
+                        }
+                    };
+                    // SAFETY: the main thread keeps the slot allocated for
+                    // the whole test and holds a live `P` in it until this
+                    // call's signal is done with it.
+                    signal(unsafe { &*(address as *const P) });
+                    returned.fetch_add(1, Ordering::Release);
+                }
+            })
+        };
+        let canary = Arc::new(Canary(AtomicUsize::new(0)));
+        let canary_waker = Waker::from(Arc::clone(&canary));
+        let mut cx = Context::from_waker(Waker::noop());
+        for round in 0..ROUNDS {
+            // SAFETY: the signaller has returned from the previous round's
+            // call (checked at the end of the loop), so nothing else
+            // touches the slot.
+            let primitive = unsafe {
+                slot.write(fresh());
+                &*slot
+            };
+            assert!(!wait(primitive, &mut cx));
+            handoff.store(slot.addr(), Ordering::Release);
+            while !wait(primitive, &mut cx) {
+                std::hint::spin_loop();
+            }
+            // Done: the waiter may reuse (or free) the memory now.  The old
+            // primitive is overwritten without running its destructor (it
+            // holds at most a no-op waker).
+            // SAFETY: the wait resolved, so the signaller no longer touches
+            // the primitive (the property under test).
+            let reused = unsafe {
+                slot.write(fresh());
+                &*slot
+            };
+            assert!(!wait(reused, &mut Context::from_waker(&canary_waker)));
+            while returned.load(Ordering::Acquire) != round + 1 {
+                // A signaller that corrupted the reused primitive may have
+                // tripped an assertion: fail now rather than at the watchdog.
+                assert!(
+                    !signaller.is_finished(),
+                    "round {round}: the signaller died"
+                );
+                std::hint::spin_loop();
+            }
+            assert_eq!(
+                canary.0.load(Ordering::SeqCst),
+                0,
+                "round {round}: the signaller touched the primitive after its waiter saw it done"
+            );
+        }
+        signaller.join().unwrap();
+        // SAFETY: the signaller is gone; the slot came from `Box::leak`.
+        drop(unsafe { Box::from_raw(slot) });
+    });
+}
+
+#[test]
+fn a_completion_is_not_touched_after_its_waiter_has_the_value() {
+    reuse_as_soon_as_done(
+        Completion::<u64>::new,
+        |completion| completion.complete(7).unwrap(),
+        |completion, cx| match pin!(completion.wait()).poll(cx) {
+            Poll::Ready(value) => {
+                assert_eq!(value, 7);
+                true
+            }
+            Poll::Pending => false,
+        },
+    );
+}
+
+#[test]
+fn a_countdown_is_not_touched_after_its_waiter_sees_zero() {
+    reuse_as_soon_as_done(
+        || CountdownCompletion::new(1),
+        |countdown| assert!(countdown.signal()),
+        |countdown, cx| pin!(countdown.wait()).poll(cx).is_ready(),
+    );
 }
