@@ -19,6 +19,7 @@ mod args;
 pub mod auxv;
 mod cqe;
 mod errno;
+pub mod file;
 pub mod flags;
 pub mod opcode;
 pub mod ring;

@@ -119,6 +119,33 @@ impl PinnedBuffer {
     }
 }
 
+/// Reads a NUL-terminated string of at most `max_len` bytes (NUL not
+/// counted) at `addr`, a page at a time, so a short string at the end of a
+/// mapping reads fine.  `ENAMETOOLONG` past `max_len`.
+pub fn read_c_string(space: &Space, addr: u64, max_len: usize) -> Result<Vec<u8>, Errno> {
+    let mut out = Vec::new();
+    let mut at = addr;
+    loop {
+        let chunk = PAGE_SIZE - at % PAGE_SIZE;
+        let bytes = PinnedBuffer::new(space, at, chunk, Access::Read)?.read_all();
+        match bytes.iter().position(|&byte| byte == 0) {
+            Some(end) => {
+                out.extend_from_slice(&bytes[..end]);
+                return if out.len() > max_len {
+                    Err(Errno::ENAMETOOLONG)
+                } else {
+                    Ok(out)
+                };
+            }
+            None => out.extend_from_slice(&bytes),
+        }
+        if out.len() > max_len {
+            return Err(Errno::ENAMETOOLONG);
+        }
+        at = at.checked_add(chunk).ok_or(Errno::EFAULT)?;
+    }
+}
+
 impl Drop for PinnedBuffer {
     fn drop(&mut self) {
         for frame in &self.frames {

@@ -4,7 +4,8 @@
 //!
 //! - `nop`: NOP;
 //! - `rw`: READ and WRITE (the console today);
-//! - `process`: PROCESS_SPAWN and WAIT.
+//! - `process`: PROCESS_SPAWN and WAIT;
+//! - `fs`: OPENAT, CLOSE and STATX on the initfs.
 //!
 //! What is not here yet is refused with a clear errno: an opcode the ABI
 //! defines but the kernel does not run yet gets `EOPNOTSUPP`; an unknown
@@ -13,6 +14,7 @@
 // `deny`, not `forbid`: `ktest!` registrations are the one allowed form.
 #![deny(unsafe_code)]
 
+mod fs;
 mod nop;
 mod process;
 mod rw;
@@ -65,6 +67,9 @@ pub fn start(sqe: &Sqe, context: &Context) -> Started {
         Ok(Opcode::Write) => rw::write(sqe, context),
         Ok(Opcode::Read) => rw::read(sqe, context),
         Ok(Opcode::ProcessSpawn) => process::spawn(sqe, context),
+        Ok(Opcode::OpenAt) => fs::openat(sqe, context),
+        Ok(Opcode::Close) => fs::close(sqe, context),
+        Ok(Opcode::Statx) => fs::statx(sqe, context),
         Ok(Opcode::Wait) => process::wait(sqe, context),
         Ok(_) => Started::Done(Errno::EOPNOTSUPP.as_res()),
     }

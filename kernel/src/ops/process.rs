@@ -76,6 +76,7 @@ pub fn wait(sqe: &Sqe, context: &Context) -> Started {
     let number = sqe.fd;
     let child = match context.process.handles.lock().get(number) {
         Ok(Handle::Child(child)) => child,
+        Ok(Handle::File(_)) => return Started::Done(Errno::ECHILD.as_res()),
         Err(errno) => return Started::Done(errno.as_res()),
     };
     let parent = context.process.clone();

@@ -1,6 +1,7 @@
-//! A process's handle table: small integers naming kernel objects (today:
-//! the children it spawned, which `WAIT` reaps).  The lowest free number
-//! is reused first, as with file descriptors.
+//! A process's handle table: small integers naming kernel objects (the
+//! children it spawned, which `WAIT` reaps, and open files).  The lowest
+//! free number is reused first, as with file descriptors.  Numbers 0, 1 and
+//! 2 are the console and never hold a handle.
 
 use super::process::Process;
 use abi::Errno;
@@ -13,7 +14,17 @@ pub const MAX_HANDLES: usize = 1024;
 #[derive(Clone)]
 pub enum Handle {
     Child(Arc<Process>),
+    File(Arc<OpenFile>),
 }
+
+/// An open initfs file (or directory): the entry and the read position.
+pub struct OpenFile {
+    pub entry: crate::fs::Entry<'static>,
+    pub position: spin::Mutex<u64>,
+}
+
+/// The first number a handle gets (0 to 2 are the console).
+const FIRST: usize = 3;
 
 #[derive(Default)]
 pub struct HandleTable {
@@ -23,8 +34,11 @@ pub struct HandleTable {
 impl HandleTable {
     /// Stores `handle` under the lowest free number.  `EMFILE` when full.
     pub fn insert(&mut self, handle: Handle) -> Result<i32, Errno> {
-        let index = match self.entries.iter().position(Option::is_none) {
-            Some(index) => index,
+        if self.entries.len() < FIRST {
+            self.entries.resize(FIRST, None);
+        }
+        let index = match self.entries.iter().skip(FIRST).position(Option::is_none) {
+            Some(index) => FIRST + index,
             None if self.entries.len() < MAX_HANDLES => {
                 self.entries.push(None);
                 self.entries.len() - 1

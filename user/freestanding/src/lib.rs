@@ -2,7 +2,7 @@
 //! programs), which link against the host target's prebuilt `core`.
 //!
 //! On `x86_64-unknown-linux-gnu`, `compiler_builtins` leaves `memcpy` and
-//! friends to libc, and the prebuilt `core` refers to the unwinder's
+//! friends (and `strlen`, which `CStr::from_ptr` calls) to libc, and the prebuilt `core` refers to the unwinder's
 //! personality routine.  Neither libc nor an unwinder is linked here, so this
 //! crate provides them.  Link it only into final freestanding executables
 //! (`extern crate freestanding;` in `main.rs`): in a host test binary these
@@ -132,6 +132,24 @@ pub unsafe extern "C" fn memcmp(a: *const u8, b: *const u8, n: usize) -> i32 {
 pub unsafe extern "C" fn bcmp(a: *const u8, b: *const u8, n: usize) -> i32 {
     // SAFETY: same contract as memcmp.
     unsafe { memcmp(a, b, n) }
+}
+
+/// The length of the NUL-terminated string at `s` (`CStr::from_ptr` calls
+/// it).
+///
+/// # Safety
+///
+/// `s` must point to a readable, NUL-terminated string.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn strlen(s: *const u8) -> usize {
+    let mut len = 0;
+    // Volatile reads, as in `memcmp`: LLVM would turn the loop into a call
+    // to `strlen` itself.
+    // SAFETY: every byte up to and including the NUL is readable.
+    while unsafe { s.add(len).read_volatile() } != 0 {
+        len += 1;
+    }
+    len
 }
 
 /// The personality routine the prebuilt `core` names.  Every profile here

@@ -13,13 +13,19 @@ use rt::ring::Ring;
 
 rt::entry!(main);
 
-/// The demos, with what each shows.
-const DEMOS: [(&str, &str); 4] = [
-    ("bin/hello", "a WRITE through the ring"),
-    ("bin/nopbench", "what a NOP costs through the ring"),
-    ("bin/true", "a program that only exits"),
+/// The demos: the program, its argv block, and what it shows.
+const DEMOS: [(&str, &[u8], &str); 5] = [
+    ("bin/hello", b"", "a WRITE through the ring"),
+    (
+        "bin/cat",
+        b"cat\0etc/motd\0",
+        "OPENAT, READ and CLOSE on an initfs file",
+    ),
+    ("bin/nopbench", b"", "what a NOP costs through the ring"),
+    ("bin/true", b"", "a program that only exits"),
     (
         "bin/fault",
+        b"",
         "a program the kernel kills for a page fault; nothing else is hurt",
     ),
 ];
@@ -30,10 +36,10 @@ fn main() -> i32 {
     };
     let _ = writeln!(Writer(&mut ring), "init: running {} demos", DEMOS.len());
     let mut failures = 0;
-    for (path, what) in DEMOS {
+    for (path, argv, what) in DEMOS {
         let _ = writeln!(Writer(&mut ring), "init: --- {path}: {what}");
         let outcome =
-            process::spawn(&mut ring, path, b"").and_then(|child| process::wait(&mut ring, child));
+            process::spawn(&mut ring, path, argv).and_then(|child| process::wait(&mut ring, child));
         let _ = match outcome {
             Ok(WaitStatus::Exited(status)) => writeln!(
                 Writer(&mut ring),

@@ -56,7 +56,7 @@ fn main() -> i32 {
     };
     // Results are printed at the end: the checks need the ring to
     // themselves while they run.
-    let mut results: [(&str, bool); 32] = [("", false); 32];
+    let mut results: [(&str, bool); 48] = [("", false); 48];
     let mut count = 0;
     let mut check = |name: &'static str, ok: bool| {
         results[count] = (name, ok);
@@ -233,6 +233,63 @@ fn main() -> i32 {
     check(
         "an argv block without its NUL is EINVAL",
         spawn(&mut ring, "bin/true", b"true") == Err(Errno::EINVAL),
+    );
+
+    // Files of the initfs.
+    use rt::fs;
+    let motd = fs::open(&mut ring, c"etc/motd");
+    let mut buffer = [0u8; 8];
+    let first = motd.and_then(|handle| fs::read(&mut ring, handle, &mut buffer));
+    check(
+        "open and read an initfs file",
+        first == Ok(8) && &buffer == b"Welcome.",
+    );
+    let size = fs::statx(&mut ring, c"etc/motd")
+        .map(|statx| (statx.stx_size, statx.stx_mode & abi::file::S_IFMT));
+    check(
+        "statx gives the size and type",
+        matches!(size, Ok((bytes, abi::file::S_IFREG)) if bytes > 8),
+    );
+    if let Ok(handle) = motd {
+        check(
+            "close releases a handle",
+            fs::close(&mut ring, handle).is_ok(),
+        );
+        check(
+            "closing it again is EBADF",
+            fs::close(&mut ring, handle) == Err(Errno::EBADF),
+        );
+    }
+    check(
+        "opening a missing file is ENOENT",
+        fs::open(&mut ring, c"etc/none") == Err(Errno::ENOENT),
+    );
+    let bin = fs::open(&mut ring, c"bin");
+    check(
+        "reading a directory is EISDIR",
+        bin.and_then(|h| fs::read(&mut ring, h, &mut buffer)) == Err(Errno::EISDIR),
+    );
+    let write_open = Sqe {
+        fd: abi::file::AT_FDCWD,
+        addr: c"etc/motd".as_ptr() as u64,
+        op_flags: abi::file::O_WRONLY,
+        ..Sqe::new(Opcode::OpenAt)
+    };
+    check(
+        "opening for writing is EROFS",
+        expect_res(&mut ring, &write_open, Err(Errno::EROFS)),
+    );
+    let again = fs::open(&mut ring, c"etc/motd");
+    let bad_buffer = again.map(|handle| Sqe {
+        fd: handle,
+        addr: 0xffff_8000_0000_0000,
+        len: 8,
+        off: u64::MAX,
+        ..Sqe::new(Opcode::Read)
+    });
+    check(
+        "reading into kernel memory is EFAULT",
+        bad_buffer.is_ok_and(|sqe| expect_res(&mut ring, &sqe, Err(Errno::EFAULT))),
     );
 
     let mut failed = 0;

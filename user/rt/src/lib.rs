@@ -7,15 +7,19 @@
 //!   a liburing-like API (`push`, `submit`, `wait`, `pop`).
 //! - [`io`]: console output through the ring; [`print!`] and [`println!`].
 //! - [`process`]: spawning programs and waiting for them.
+//! - [`fs`]: opening, reading and examining initfs files.
+//! - [`args`]: the program's arguments.
 //! - The panic handler exits with status 101, as Rust's own runtime does.
 #![no_std]
 
+pub mod fs;
 pub mod io;
 pub mod process;
 pub mod ring;
 mod start;
 pub mod syscall;
 
+pub use start::args;
 pub use syscall::exit;
 
 /// Declares the program's entry point: `rt::entry!(main);` where

@@ -20,7 +20,7 @@ impl WaitStatus {
 }
 
 /// Submits `sqe` alone and waits for its CQE's result.
-fn run_one(ring: &mut Ring, mut sqe: Sqe, user_data: u64) -> Result<u32, Errno> {
+pub(crate) fn run_one(ring: &mut Ring, mut sqe: Sqe, user_data: u64) -> Result<u32, Errno> {
     sqe.user_data = user_data;
     ring.push(&sqe)?;
     ring.submit_and_wait(1)?;

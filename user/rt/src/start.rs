@@ -43,6 +43,7 @@ fn panic(_info: &core::panic::PanicInfo<'_>) -> ! {
 ///
 /// `stack` must point at a System V initial stack.
 unsafe fn read_auxv(stack: *const u64) {
+    INITIAL_STACK.store(stack as usize, core::sync::atomic::Ordering::Relaxed);
     // SAFETY: per the contract, each word read lies in the initial stack.
     unsafe {
         let argc = stack.read() as usize;
@@ -64,4 +65,29 @@ unsafe fn read_auxv(stack: *const u64) {
         }
         crate::ring::set_mapping(ring_addr, ring_bytes);
     }
+}
+
+/// The initial stack pointer (argc, then argv), recorded by `_start`.
+static INITIAL_STACK: core::sync::atomic::AtomicUsize = core::sync::atomic::AtomicUsize::new(0);
+
+/// The program's arguments, `argv[0]` first.  Arguments that are not UTF-8
+/// are skipped.
+pub fn args() -> impl Iterator<Item = &'static str> {
+    let stack = INITIAL_STACK.load(core::sync::atomic::Ordering::Relaxed) as *const u64;
+    let argc = if stack.is_null() {
+        0
+    } else {
+        // SAFETY: `_start` recorded the kernel-built initial stack, which
+        // stays mapped and unchanged (nothing writes above the initial RSP)
+        // for the program's life; argc counts the argv pointers, each to a
+        // NUL-terminated string in that stack.
+        unsafe { stack.read() as usize }
+    };
+    (0..argc).filter_map(move |index| {
+        // SAFETY: as above; `index < argc`.
+        let text = unsafe {
+            core::ffi::CStr::from_ptr(stack.add(1 + index).read() as *const core::ffi::c_char)
+        };
+        text.to_str().ok()
+    })
 }

@@ -1,0 +1,123 @@
+//! File-operation arguments with Linux's values and layouts.
+
+/// `dirfd` for "relative to the working directory" (the initfs root).
+pub const AT_FDCWD: i32 = -100;
+
+/// `open` flags.
+pub const O_RDONLY: u32 = 0;
+pub const O_WRONLY: u32 = 1;
+pub const O_RDWR: u32 = 2;
+pub const O_ACCMODE: u32 = 3;
+pub const O_CREAT: u32 = 0o100;
+pub const O_TRUNC: u32 = 0o1000;
+pub const O_APPEND: u32 = 0o2000;
+pub const O_DIRECTORY: u32 = 0o200000;
+pub const O_CLOEXEC: u32 = 0o2000000;
+
+/// File-type bits of `stx_mode`.
+pub const S_IFMT: u16 = 0o170000;
+pub const S_IFDIR: u16 = 0o040000;
+pub const S_IFREG: u16 = 0o100000;
+pub const S_IFLNK: u16 = 0o120000;
+
+/// `stx_mask` bits the kernel fills.
+pub const STATX_TYPE: u32 = 0x1;
+pub const STATX_MODE: u32 = 0x2;
+pub const STATX_NLINK: u32 = 0x4;
+pub const STATX_INO: u32 = 0x100;
+pub const STATX_SIZE: u32 = 0x200;
+pub const STATX_BLOCKS: u32 = 0x400;
+pub const STATX_BASIC_STATS: u32 = 0x7ff;
+
+/// A `statx` timestamp.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct StatxTimestamp {
+    pub tv_sec: i64,
+    pub tv_nsec: u32,
+    pub reserved: i32,
+}
+
+/// Linux's `struct statx` (256 bytes).
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Statx {
+    pub stx_mask: u32,
+    pub stx_blksize: u32,
+    pub stx_attributes: u64,
+    pub stx_nlink: u32,
+    pub stx_uid: u32,
+    pub stx_gid: u32,
+    pub stx_mode: u16,
+    pub spare0: u16,
+    pub stx_ino: u64,
+    pub stx_size: u64,
+    pub stx_blocks: u64,
+    pub stx_attributes_mask: u64,
+    pub stx_atime: StatxTimestamp,
+    pub stx_btime: StatxTimestamp,
+    pub stx_ctime: StatxTimestamp,
+    pub stx_mtime: StatxTimestamp,
+    pub stx_rdev_major: u32,
+    pub stx_rdev_minor: u32,
+    pub stx_dev_major: u32,
+    pub stx_dev_minor: u32,
+    pub spare2: [u64; 14],
+}
+
+impl Statx {
+    /// The struct's bytes, as the kernel copies them out.
+    pub fn to_bytes(&self) -> [u8; 256] {
+        let mut out = [0u8; 256];
+        let mut put =
+            |offset: usize, bytes: &[u8]| out[offset..offset + bytes.len()].copy_from_slice(bytes);
+        put(0, &self.stx_mask.to_le_bytes());
+        put(4, &self.stx_blksize.to_le_bytes());
+        put(8, &self.stx_attributes.to_le_bytes());
+        put(16, &self.stx_nlink.to_le_bytes());
+        put(20, &self.stx_uid.to_le_bytes());
+        put(24, &self.stx_gid.to_le_bytes());
+        put(28, &self.stx_mode.to_le_bytes());
+        put(32, &self.stx_ino.to_le_bytes());
+        put(40, &self.stx_size.to_le_bytes());
+        put(48, &self.stx_blocks.to_le_bytes());
+        put(56, &self.stx_attributes_mask.to_le_bytes());
+        out
+    }
+}
+
+const _: () = {
+    use core::mem::{offset_of, size_of};
+    assert!(size_of::<Statx>() == 256);
+    assert!(offset_of!(Statx, stx_nlink) == 16);
+    assert!(offset_of!(Statx, stx_mode) == 28);
+    assert!(offset_of!(Statx, stx_ino) == 32);
+    assert!(offset_of!(Statx, stx_size) == 40);
+    assert!(offset_of!(Statx, stx_blocks) == 48);
+    assert!(offset_of!(Statx, stx_atime) == 64);
+    assert!(offset_of!(Statx, stx_rdev_major) == 128);
+};
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn statx_bytes_put_fields_at_linux_offsets() {
+        let statx = Statx {
+            stx_mask: 0x7ff,
+            stx_mode: S_IFREG | 0o644,
+            stx_size: 1234,
+            stx_ino: 9,
+            ..Statx::default()
+        };
+        let bytes = statx.to_bytes();
+        assert_eq!(u32::from_le_bytes(bytes[0..4].try_into().unwrap()), 0x7ff);
+        assert_eq!(
+            u16::from_le_bytes(bytes[28..30].try_into().unwrap()),
+            S_IFREG | 0o644
+        );
+        assert_eq!(u64::from_le_bytes(bytes[32..40].try_into().unwrap()), 9);
+        assert_eq!(u64::from_le_bytes(bytes[40..48].try_into().unwrap()), 1234);
+    }
+}
