@@ -8,10 +8,11 @@
 //! thread keeps no kernel stack meanwhile).
 
 use super::Ring;
-use crate::ops::{self, Started};
+use crate::ops;
 use crate::proc::process::Process;
-use abi::{Cqe, CqeFlags, EnterFlags, Errno, Sqe, SqeFlags};
+use abi::{EnterFlags, Errno, Sqe};
 use alloc::sync::Arc;
+use alloc::vec::Vec;
 
 /// What the trap does next.
 pub enum Outcome {
@@ -55,6 +56,7 @@ pub fn enter(
     };
     let mut submitted = 0u32;
     let mut batch = [Sqe::default(); BATCH];
+    let mut done = Vec::with_capacity(BATCH);
     while submitted < to_submit {
         let want = ((to_submit - submitted) as usize).min(BATCH);
         let taken = match ring.take_submissions(&mut batch[..want]) {
@@ -63,15 +65,9 @@ pub fn enter(
             Err(errno) if submitted == 0 => return Outcome::Resume(errno.as_res().into()),
             Err(_) => break,
         };
-        let mut done = [Cqe::default(); BATCH];
-        let mut finished = 0;
-        for sqe in &batch[..taken] {
-            if let Some(cqe) = start_one(&ring, sqe, &context) {
-                done[finished] = cqe;
-                finished += 1;
-            }
-        }
-        ring.post_all(&done[..finished]);
+        super::submit::submit(&ring, &batch[..taken], &context, &mut done);
+        ring.post_all(&done);
+        done.clear();
         submitted += taken as u32;
     }
 
@@ -85,33 +81,4 @@ pub fn enter(
         };
     }
     Outcome::Resume(submitted.into())
-}
-
-/// Starts `sqe`'s operation; returns its CQE if it finished at once (and
-/// is not skipped), for the caller to post with the rest of the batch.
-fn start_one(ring: &Arc<Ring>, sqe: &Sqe, context: &ops::Context) -> Option<Cqe> {
-    let user_data = sqe.user_data;
-    let skip_success = SqeFlags::from_bits_truncate(sqe.flags).contains(SqeFlags::CQE_SKIP_SUCCESS);
-    match ops::start(sqe, context) {
-        Started::Done(res) => {
-            (!(skip_success && res >= 0)).then(|| Cqe::new(user_data, res, CqeFlags::empty()))
-        }
-        Started::Running(future) => {
-            let ring = ring.clone();
-            let runtime = crate::sched::runtime().expect("rings run under the executors");
-            runtime
-                .spawn(async move {
-                    let res = future.await;
-                    post(&ring, user_data, res, skip_success);
-                })
-                .detach();
-            None
-        }
-    }
-}
-
-fn post(ring: &Ring, user_data: u64, res: i32, skip_success: bool) {
-    if !(skip_success && res >= 0) {
-        ring.post(Cqe::new(user_data, res, CqeFlags::empty()));
-    }
 }

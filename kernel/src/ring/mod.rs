@@ -5,9 +5,14 @@
 //!   process sees at `user_addr`), the SQ consumer, the CQ producer with its
 //!   overflow list, and the event that announces every posted CQE;
 //! - `enter`: the `ring_enter` trap: take SQEs (each copied exactly once),
-//!   start their op futures, and decide whether the thread waits.
+//!   hand them to `submit`, and decide whether the thread waits;
+//! - `submit`: lone ops, IO_LINK chains with LINK_TIMEOUT, IO_DRAIN
+//!   barriers, ASYNC_CANCEL;
+//! - `inflight`: the running ops, their cancel tokens, and drain waits.
 
 pub mod enter;
+mod inflight;
 mod shared;
+mod submit;
 
 pub use shared::Ring;

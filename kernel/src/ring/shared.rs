@@ -32,6 +32,11 @@ pub struct Ring {
     completions: Mutex<Completions>,
     /// Signalled after every CQE posted (and every overflow flush).
     posted: Event,
+    /// The ops running, for cancellation and drains.
+    pub inflight: super::inflight::Inflight,
+    /// SQEs waiting behind an IO_DRAIN barrier, in order (`None`: no
+    /// barrier is up).
+    barrier: Mutex<Option<VecDeque<Sqe>>>,
 }
 
 impl Ring {
@@ -60,7 +65,47 @@ impl Ring {
                 overflow: VecDeque::new(),
             }),
             posted: Event::new(),
+            inflight: super::inflight::Inflight::default(),
+            barrier: Mutex::new(None),
         })
+    }
+
+    /// Queues `sqes` behind the barrier if one is up; `false` if none is.
+    pub fn queue_behind_barrier(&self, sqes: &[Sqe]) -> bool {
+        match self.barrier.lock().as_mut() {
+            Some(queue) => {
+                queue.extend(sqes.iter().copied());
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// Puts up a barrier with `sqes` (the draining SQE first) behind it.
+    pub fn raise_barrier(&self, sqes: &[Sqe]) {
+        *self.barrier.lock() = Some(sqes.iter().copied().collect());
+    }
+
+    /// Everything waiting behind the barrier, or `None` (and the barrier
+    /// comes down) when nothing is.
+    pub fn take_barrier_batch(&self) -> Option<alloc::vec::Vec<Sqe>> {
+        let mut barrier = self.barrier.lock();
+        match barrier.as_mut() {
+            Some(queue) if !queue.is_empty() => Some(queue.drain(..).collect()),
+            _ => {
+                *barrier = None;
+                None
+            }
+        }
+    }
+
+    /// Puts `sqes` back at the front of the barrier's queue.
+    pub fn requeue_behind_barrier(&self, sqes: &[Sqe]) {
+        if let Some(queue) = self.barrier.lock().as_mut() {
+            for sqe in sqes.iter().rev() {
+                queue.push_front(*sqe);
+            }
+        }
     }
 
     /// The first frame of the mapping and how many pages it has.

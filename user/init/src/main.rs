@@ -14,7 +14,7 @@ use rt::ring::Ring;
 rt::entry!(main);
 
 /// The demos: the program, its argv block, and what it shows.
-const DEMOS: [(&str, &[u8], &str); 5] = [
+const DEMOS: [(&str, &[u8], &str); 6] = [
     ("bin/hello", b"", "a WRITE through the ring"),
     (
         "bin/cat",
@@ -22,6 +22,7 @@ const DEMOS: [(&str, &[u8], &str); 5] = [
         "OPENAT, READ and CLOSE on an initfs file",
     ),
     ("bin/nopbench", b"", "what a NOP costs through the ring"),
+    ("bin/timeouts", b"", "a linked timeout and a cancel"),
     ("bin/true", b"", "a program that only exits"),
     (
         "bin/fault",

@@ -25,16 +25,11 @@ pub fn write_with(ring: &mut Ring, fd: i32, bytes: &[u8]) -> Result<usize, Errno
     sqe.len = u32::try_from(bytes.len()).map_err(|_| Errno::EINVAL)?;
     sqe.user_data = u64::MAX;
     ring.push(&sqe)?;
-    ring.submit_and_wait(1)?;
-    loop {
-        let cqe = ring.wait()?;
-        if cqe.user_data == u64::MAX {
-            return cqe
-                .result()
-                .map(|n| n as usize)
-                .map_err(|e| e.known().unwrap_or(Errno::EIO));
-        }
-    }
+    ring.submit()?;
+    ring.wait_for(u64::MAX)?
+        .result()
+        .map(|n| n as usize)
+        .map_err(|e| e.known().unwrap_or(Errno::EIO))
 }
 
 /// `core::fmt` into the console through a ring the program holds.

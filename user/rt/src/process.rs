@@ -23,13 +23,10 @@ impl WaitStatus {
 pub(crate) fn run_one(ring: &mut Ring, mut sqe: Sqe, user_data: u64) -> Result<u32, Errno> {
     sqe.user_data = user_data;
     ring.push(&sqe)?;
-    ring.submit_and_wait(1)?;
-    loop {
-        let cqe = ring.wait()?;
-        if cqe.user_data == user_data {
-            return cqe.result().map_err(|e| e.known().unwrap_or(Errno::EIO));
-        }
-    }
+    ring.submit()?;
+    ring.wait_for(user_data)?
+        .result()
+        .map_err(|e| e.known().unwrap_or(Errno::EIO))
 }
 
 /// Starts the program at `path` with `argv_block` (NUL-terminated strings

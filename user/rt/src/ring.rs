@@ -31,7 +31,15 @@ pub struct Ring {
     cq: CqConsumer,
     /// SQEs queued but not yet handed to the kernel.
     unsubmitted: u32,
+    /// CQEs reaped while waiting for a particular one ([`Ring::wait_for`]),
+    /// kept in order for [`Ring::pop`]: none is ever dropped.
+    stash: [Cqe; STASH],
+    stash_head: usize,
+    stash_len: usize,
 }
+
+/// CQEs [`Ring::wait_for`] can set aside.
+const STASH: usize = 256;
 
 impl Ring {
     /// The process's ring.  `EBUSY` if it was taken already; `ENODEV` if
@@ -50,6 +58,9 @@ impl Ring {
             sq: SqProducer::new(raw),
             cq: CqConsumer::new(raw),
             unsubmitted: 0,
+            stash: [Cqe::default(); STASH],
+            stash_head: 0,
+            stash_len: 0,
         })
     }
 
@@ -85,9 +96,51 @@ impl Ring {
         self.enter(count)
     }
 
-    /// The next CQE, if one is ready.
+    /// The next CQE, if one is ready (set-aside ones first).
     pub fn pop(&mut self) -> Option<Cqe> {
+        if self.stash_len > 0 {
+            let cqe = self.stash[self.stash_head];
+            self.stash_head = (self.stash_head + 1) % STASH;
+            self.stash_len -= 1;
+            return Some(cqe);
+        }
         self.cq.pop()
+    }
+
+    /// Waits for the CQE with `user_data`, setting every other one aside
+    /// for [`Ring::pop`].  `EBUSY` if the stash is full.
+    pub fn wait_for(&mut self, user_data: u64) -> Result<Cqe, Errno> {
+        // Set-aside CQEs first: it may be among them.
+        for offset in 0..self.stash_len {
+            let index = (self.stash_head + offset) % STASH;
+            if self.stash[index].user_data == user_data {
+                let cqe = self.stash[index];
+                // Close the gap, keeping the others in order.
+                for later in offset..self.stash_len - 1 {
+                    self.stash[(self.stash_head + later) % STASH] =
+                        self.stash[(self.stash_head + later + 1) % STASH];
+                }
+                self.stash_len -= 1;
+                return Ok(cqe);
+            }
+        }
+        loop {
+            let cqe = match self.cq.pop() {
+                Some(cqe) => cqe,
+                None => {
+                    self.submit_and_wait(1)?;
+                    continue;
+                }
+            };
+            if cqe.user_data == user_data {
+                return Ok(cqe);
+            }
+            if self.stash_len == STASH {
+                return Err(Errno::EBUSY);
+            }
+            self.stash[(self.stash_head + self.stash_len) % STASH] = cqe;
+            self.stash_len += 1;
+        }
     }
 
     /// The next CQE, waiting for it if needed.

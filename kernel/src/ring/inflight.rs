@@ -1,0 +1,102 @@
+//! The operations a ring has running, for `ASYNC_CANCEL` and `IO_DRAIN`.
+//!
+//! Every op that does not finish at once gets a [`CancelToken`], listed
+//! under its `user_data` while it runs.  Cancelling sets the token and
+//! wakes the op's task, which drops the op's future (releasing whatever it
+//! held: pinned buffers, timers, waits) and posts `-ECANCELED`.  The count
+//! of running ops, with an event at zero, is what a drain waits for.
+
+use alloc::sync::Arc;
+use alloc::vec::Vec;
+use core::future::Future;
+use core::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use core::task::{Context, Poll};
+use executor::Event;
+use spin::Mutex;
+
+/// Set when the op must stop.
+#[derive(Default)]
+pub struct CancelToken {
+    cancelled: AtomicBool,
+    changed: Event,
+}
+
+impl CancelToken {
+    pub fn cancel(&self) {
+        self.cancelled.store(true, Ordering::Release);
+        self.changed.wake_all();
+    }
+
+    pub fn is_cancelled(&self) -> bool {
+        self.cancelled.load(Ordering::Acquire)
+    }
+
+    /// Runs `op` until it finishes (`Some`) or the token is cancelled
+    /// (`None`, and `op` is dropped).
+    pub async fn run<F: Future>(&self, op: F) -> Option<F::Output> {
+        let mut op = core::pin::pin!(op);
+        let mut cancelled = core::pin::pin!(self.changed.wait_until(|| self.is_cancelled()));
+        core::future::poll_fn(|cx: &mut Context<'_>| {
+            if let Poll::Ready(()) = cancelled.as_mut().poll(cx) {
+                return Poll::Ready(None);
+            }
+            op.as_mut().poll(cx).map(Some)
+        })
+        .await
+    }
+}
+
+#[derive(Default)]
+pub struct Inflight {
+    running: Mutex<Vec<(u64, Arc<CancelToken>)>>,
+    count: AtomicUsize,
+    idle: Event,
+}
+
+impl Inflight {
+    /// Registers an op that is starting; its token cancels it.
+    pub fn begin(&self, user_data: u64) -> Arc<CancelToken> {
+        let token = Arc::new(CancelToken::default());
+        self.running.lock().push((user_data, token.clone()));
+        self.count.fetch_add(1, Ordering::AcqRel);
+        token
+    }
+
+    /// Counts a chain or barrier as running (for drains), without a token.
+    pub fn hold(&self) {
+        self.count.fetch_add(1, Ordering::AcqRel);
+    }
+
+    /// Ends a [`Inflight::hold`].
+    pub fn release(&self) {
+        if self.count.fetch_sub(1, Ordering::AcqRel) == 1 {
+            self.idle.wake_all();
+        }
+    }
+
+    /// Unregisters an op that has posted its CQE.
+    pub fn end(&self, token: &Arc<CancelToken>) {
+        self.running
+            .lock()
+            .retain(|(_, entry)| !Arc::ptr_eq(entry, token));
+        self.release();
+    }
+
+    /// Cancels every running op with `user_data`; how many there were.
+    pub fn cancel(&self, user_data: u64) -> usize {
+        let running = self.running.lock();
+        let mut found = 0;
+        for (_, token) in running.iter().filter(|(data, _)| *data == user_data) {
+            token.cancel();
+            found += 1;
+        }
+        found
+    }
+
+    /// Waits until no op is running.
+    pub async fn drained(&self) {
+        self.idle
+            .wait_until(|| self.count.load(Ordering::Acquire) == 0)
+            .await;
+    }
+}

@@ -1,0 +1,240 @@
+//! How a batch of SQEs runs.
+//!
+//! ```text
+//! SQEs ──split──> units: a lone SQE, or an IO_LINK chain (an op may be
+//!                 followed by a LINK_TIMEOUT that races it)
+//!   lone op done at once      -> its CQE joins the batch's CQEs
+//!   lone op still running     -> a task: run it (cancellable), post
+//!   chain                     -> a task: run the ops in order; after a
+//!                                failure the rest get -ECANCELED
+//!   an SQE with IO_DRAIN      -> a barrier: it and every SQE after it
+//!                                (later submissions too) wait until no op
+//!                                runs, then go on in order
+//! ```
+//!
+//! ASYNC_CANCEL is handled here, next to the list of running ops: its
+//! `addr` is the `user_data` to cancel; `res` is 0 when something was
+//! cancelled (that op posts `-ECANCELED`), `-ENOENT` otherwise.
+
+use super::Ring;
+use crate::ops::{self, Context, Started};
+use abi::{Cqe, CqeFlags, Errno, Opcode, Sqe, SqeFlags};
+use alloc::sync::Arc;
+use alloc::vec::Vec;
+
+fn flags(sqe: &Sqe) -> SqeFlags {
+    SqeFlags::from_bits_truncate(sqe.flags)
+}
+
+fn is(sqe: &Sqe, opcode: Opcode) -> bool {
+    sqe.op() == Ok(opcode)
+}
+
+/// The CQE for `sqe`'s result, unless CQE_SKIP_SUCCESS hides it.
+fn completion(sqe: &Sqe, res: i32) -> Option<Cqe> {
+    let skip = flags(sqe).contains(SqeFlags::CQE_SKIP_SUCCESS) && res >= 0;
+    (!skip).then(|| Cqe::new(sqe.user_data, res, CqeFlags::empty()))
+}
+
+fn post(ring: &Ring, sqe: &Sqe, res: i32) {
+    if let Some(cqe) = completion(sqe, res) {
+        ring.post(cqe);
+    }
+}
+
+/// Splits `sqes` into units: each ends at the first SQE without IO_LINK.
+fn units(sqes: &[Sqe]) -> impl Iterator<Item = &[Sqe]> {
+    let mut rest = sqes;
+    core::iter::from_fn(move || {
+        if rest.is_empty() {
+            return None;
+        }
+        let end = rest
+            .iter()
+            .position(|sqe| !flags(sqe).contains(SqeFlags::IO_LINK))
+            .map_or(rest.len(), |i| i + 1);
+        let (unit, tail) = rest.split_at(end);
+        rest = tail;
+        Some(unit)
+    })
+}
+
+/// Runs a batch just taken from the SQ; CQEs of ops that finished at once
+/// are pushed to `done` for the caller to post together.
+pub fn submit(ring: &Arc<Ring>, sqes: &[Sqe], context: &Context, done: &mut Vec<Cqe>) {
+    // A barrier is up: everything waits behind it, in order.
+    if ring.queue_behind_barrier(sqes) {
+        return;
+    }
+    let mut offset = 0;
+    for unit in units(sqes) {
+        if flags(&unit[0]).contains(SqeFlags::IO_DRAIN) {
+            ring.raise_barrier(&sqes[offset..]);
+            spawn_drain(ring.clone(), context.clone());
+            return;
+        }
+        run_unit(ring, unit, context, done);
+        offset += unit.len();
+    }
+}
+
+fn run_unit(ring: &Arc<Ring>, unit: &[Sqe], context: &Context, done: &mut Vec<Cqe>) {
+    if unit.len() > 1 {
+        ring.inflight.hold();
+        let (ring, unit, context) = (ring.clone(), unit.to_vec(), context.clone());
+        spawn(async move {
+            run_chain(&ring, &unit, &context).await;
+            ring.inflight.release();
+        });
+        return;
+    }
+    let sqe = unit[0];
+    if let Err(errno) = sqe.sqe_flags() {
+        done.extend(completion(&sqe, errno.as_res()));
+        return;
+    }
+    if is(&sqe, Opcode::AsyncCancel) {
+        done.extend(completion(&sqe, cancel(ring, &sqe)));
+        return;
+    }
+    if is(&sqe, Opcode::LinkTimeout) {
+        // A link timeout with nothing linked before it.
+        done.extend(completion(&sqe, Errno::EINVAL.as_res()));
+        return;
+    }
+    match ops::start(&sqe, context) {
+        Started::Done(res) => done.extend(completion(&sqe, res)),
+        Started::Running(future) => {
+            let token = ring.inflight.begin(sqe.user_data);
+            let ring = ring.clone();
+            spawn(async move {
+                let res = token.run(future).await.unwrap_or(Errno::ECANCELED.as_res());
+                post(&ring, &sqe, res);
+                ring.inflight.end(&token);
+            });
+        }
+    }
+}
+
+fn cancel(ring: &Ring, sqe: &Sqe) -> i32 {
+    if sqe.fd != 0 || sqe.len != 0 || sqe.off != 0 || sqe.op_flags != 0 || sqe.addr3 != 0 {
+        return Errno::EINVAL.as_res();
+    }
+    match ring.inflight.cancel(sqe.addr) {
+        0 => Errno::ENOENT.as_res(),
+        _ => 0,
+    }
+}
+
+/// Runs a chain's ops one after another.  After a failure (a negative
+/// result) every later op completes with `-ECANCELED` without running.
+async fn run_chain(ring: &Arc<Ring>, unit: &[Sqe], context: &Context) {
+    let mut failed = false;
+    let mut index = 0;
+    while index < unit.len() {
+        let sqe = unit[index];
+        let link_timeout = unit
+            .get(index + 1)
+            .filter(|next| is(next, Opcode::LinkTimeout))
+            .copied();
+        index += 1 + usize::from(link_timeout.is_some());
+        if failed {
+            post(ring, &sqe, Errno::ECANCELED.as_res());
+            if let Some(timeout) = link_timeout {
+                post(ring, &timeout, Errno::ECANCELED.as_res());
+            }
+            continue;
+        }
+        let res = if let Err(errno) = sqe.sqe_flags() {
+            errno.as_res()
+        } else if is(&sqe, Opcode::AsyncCancel) {
+            cancel(ring, &sqe)
+        } else if is(&sqe, Opcode::LinkTimeout) {
+            Errno::EINVAL.as_res()
+        } else {
+            run_linked(ring, &sqe, link_timeout.as_ref(), context).await
+        };
+        post(ring, &sqe, res);
+        failed = res < 0;
+    }
+}
+
+/// Runs one op of a chain, raced against its link timeout if it has one
+/// (whose CQE is posted here: `-ETIME` if it fired, else `-ECANCELED`).
+async fn run_linked(ring: &Ring, sqe: &Sqe, link_timeout: Option<&Sqe>, context: &Context) -> i32 {
+    let deadline = match link_timeout.map(|timeout| ops::timeout::deadline(timeout, context)) {
+        Some(Err(errno)) => {
+            post(ring, link_timeout.expect("matched Some"), errno.as_res());
+            return Errno::ECANCELED.as_res();
+        }
+        Some(Ok(deadline)) => Some(deadline),
+        None => None,
+    };
+    let token = ring.inflight.begin(sqe.user_data);
+    let res = match ops::start(sqe, context) {
+        Started::Done(res) => Some(res),
+        Started::Running(future) => match deadline {
+            None => token.run(future).await,
+            Some(deadline) => {
+                let timer = executor::timeout(future, deadline);
+                match token.run(timer).await {
+                    Some(Ok(res)) => Some(res),
+                    Some(Err(_elapsed)) => {
+                        if let Some(timeout) = link_timeout {
+                            post(ring, timeout, Errno::ETIME.as_res());
+                        }
+                        ring.inflight.end(&token);
+                        return Errno::ECANCELED.as_res();
+                    }
+                    None => None,
+                }
+            }
+        },
+    };
+    ring.inflight.end(&token);
+    if let Some(timeout) = link_timeout {
+        post(ring, timeout, Errno::ECANCELED.as_res());
+    }
+    res.unwrap_or(Errno::ECANCELED.as_res())
+}
+
+/// Runs what waits behind the barrier: each time no op is running, the
+/// queue up to the next IO_DRAIN SQE.
+fn spawn_drain(ring: Arc<Ring>, context: Context) {
+    ring.inflight.hold();
+    spawn(async move {
+        // The barrier itself counts as running; wait for everything else.
+        loop {
+            ring.inflight.release();
+            ring.inflight.drained().await;
+            ring.inflight.hold();
+            let Some(batch) = ring.take_barrier_batch() else {
+                break;
+            };
+            // A draining unit runs alone: what follows it waits until it
+            // (and everything else) has completed, as IO_DRAIN requires.
+            let mut done = Vec::new();
+            let mut offset = 0;
+            for unit in units(&batch) {
+                let drains = flags(&unit[0]).contains(SqeFlags::IO_DRAIN);
+                if offset > 0 && drains {
+                    ring.requeue_behind_barrier(&batch[offset..]);
+                    break;
+                }
+                run_unit(&ring, unit, &context, &mut done);
+                offset += unit.len();
+                if drains {
+                    ring.requeue_behind_barrier(&batch[offset..]);
+                    break;
+                }
+            }
+            ring.post_all(&done);
+        }
+        ring.inflight.release();
+    });
+}
+
+fn spawn(future: impl core::future::Future<Output = ()> + Send + 'static) {
+    let runtime = crate::sched::runtime().expect("rings run under the executors");
+    runtime.spawn(future).detach();
+}
