@@ -4,7 +4,7 @@
 //!
 //! - `nop`: NOP;
 //! - `rw`: READ and WRITE (the console today);
-//! - `process`: PROCESS_SPAWN and WAIT;
+//! - `process`: PROCESS_SPAWN, WAIT and MSG_RING;
 //! - `fs`: OPENAT, CLOSE and STATX on the initfs;
 //! - `timeout`: TIMEOUT (and the deadline of LINK_TIMEOUT, which
 //!   `ring::submit` runs with ASYNC_CANCEL and the links).
@@ -60,18 +60,26 @@ pub fn start(sqe: &Sqe, context: &Context) -> Started {
     }
     match sqe.op() {
         Err(errno) => Started::Done(errno.as_res()),
-        Ok(Opcode::Nop) => nop::start(sqe),
-        Ok(Opcode::Write) => rw::write(sqe, context),
-        Ok(Opcode::Read) => rw::read(sqe, context),
-        Ok(Opcode::ProcessSpawn) => process::spawn(sqe, context),
-        Ok(Opcode::OpenAt) => fs::openat(sqe, context),
-        Ok(Opcode::Close) => fs::close(sqe, context),
-        Ok(Opcode::Statx) => fs::statx(sqe, context),
-        Ok(Opcode::Timeout) => timeout::start(sqe, context),
+        Ok(opcode) => start_op(opcode, sqe, context),
+    }
+}
+
+/// Starts `sqe`, whose flags are checked and whose opcode is `opcode`.
+pub fn start_op(opcode: Opcode, sqe: &Sqe, context: &Context) -> Started {
+    match opcode {
+        Opcode::Nop => nop::start(sqe),
+        Opcode::Write => rw::write(sqe, context),
+        Opcode::Read => rw::read(sqe, context),
+        Opcode::ProcessSpawn => process::spawn(sqe, context),
+        Opcode::OpenAt => fs::openat(sqe, context),
+        Opcode::Close => fs::close(sqe, context),
+        Opcode::Statx => fs::statx(sqe, context),
+        Opcode::Timeout => timeout::start(sqe, context),
         // `ring::submit` runs these itself; alone here they are misplaced.
-        Ok(Opcode::LinkTimeout | Opcode::AsyncCancel) => Started::Done(Errno::EINVAL.as_res()),
-        Ok(Opcode::Wait) => process::wait(sqe, context),
-        Ok(_) => Started::Done(Errno::EOPNOTSUPP.as_res()),
+        Opcode::LinkTimeout | Opcode::AsyncCancel => Started::Done(Errno::EINVAL.as_res()),
+        Opcode::Wait => process::wait(sqe, context),
+        Opcode::MsgRing => process::msg_ring(sqe, context),
+        _ => Started::Done(Errno::EOPNOTSUPP.as_res()),
     }
 }
 

@@ -5,6 +5,9 @@
 //!   `res` is a handle to the child.
 //! - WAIT: `fd` is a child handle; resolves when the child ends, with the
 //!   Linux wait status, and releases the handle.
+//! - MSG_RING: `fd` is a child handle or a ring handle (a spawned process
+//!   finds its parent's ring at handle 3); posts a CQE with `user_data =
+//!   off` and `res = len` into that ring.  `res` is 0 for the sender.
 
 use super::{Context, OpFuture, Started};
 use crate::mm::pin::{Access, PinnedBuffer};
@@ -52,7 +55,8 @@ pub fn spawn(sqe: &Sqe, context: &Context) -> Started {
         } else {
             arguments.push(&path);
         }
-        let child = spawn::spawn(&path, &arguments)?;
+        // The child can answer its parent: MSG_RING to handle 3.
+        let child = spawn::spawn_child(&path, &arguments, context.process.ring(0))?;
         let handle = context
             .process
             .handles
@@ -76,7 +80,7 @@ pub fn wait(sqe: &Sqe, context: &Context) -> Started {
     let number = sqe.fd;
     let child = match context.process.handles.lock().get(number) {
         Ok(Handle::Child(child)) => child,
-        Ok(Handle::File(_)) => return Started::Done(Errno::ECHILD.as_res()),
+        Ok(Handle::File(_) | Handle::Ring(_)) => return Started::Done(Errno::ECHILD.as_res()),
         Err(errno) => return Started::Done(errno.as_res()),
     };
     let parent = context.process.clone();
@@ -86,4 +90,21 @@ pub fn wait(sqe: &Sqe, context: &Context) -> Started {
         status.wait_status()
     });
     Started::Running(future)
+}
+
+pub fn msg_ring(sqe: &Sqe, context: &Context) -> Started {
+    let result = (|| {
+        if sqe.addr != 0 || sqe.op_flags != 0 || sqe.addr3 != 0 || sqe.ioprio != 0 {
+            return Err(Errno::EINVAL);
+        }
+        let target = match context.process.handles.lock().get(sqe.fd)? {
+            Handle::Ring(ring) => ring,
+            Handle::Child(child) => child.ring(0).ok_or(Errno::EBADF)?,
+            Handle::File(_) => return Err(Errno::EBADF),
+        };
+        let res = i32::try_from(sqe.len).map_err(|_| Errno::EINVAL)?;
+        target.post(abi::Cqe::new(sqe.off, res, abi::CqeFlags::empty()));
+        Ok(0)
+    })();
+    result.into()
 }

@@ -15,7 +15,13 @@ pub const MAX_HANDLES: usize = 1024;
 pub enum Handle {
     Child(Arc<Process>),
     File(Arc<OpenFile>),
+    /// Another process's ring (a spawned process gets its parent's as
+    /// [`PARENT_RING`]), for MSG_RING.
+    Ring(Arc<crate::ring::Ring>),
 }
+
+/// The handle under which a spawned process finds its parent's ring.
+pub const PARENT_RING: i32 = 3;
 
 /// An open initfs file (or directory): the entry and the read position.
 pub struct OpenFile {

@@ -16,6 +16,7 @@ use super::elf;
 use super::process::Process;
 use crate::arch::user::UserRegisters;
 use crate::mm::space::{Protection, Space};
+use crate::proc::handles::{Handle, PARENT_RING};
 use crate::ring::Ring;
 use crate::sched::thread::{self, Thread};
 use abi::Errno;
@@ -36,6 +37,16 @@ pub const RING_SQ_ENTRIES: u32 = 64;
 
 /// Starts `path` with `arguments` (argv, argv[0] included).
 pub fn spawn(path: &str, arguments: &[&str]) -> Result<Arc<Process>, Errno> {
+    spawn_child(path, arguments, None)
+}
+
+/// Like [`spawn`], for a process started by another: the child finds
+/// `parent_ring` as handle 3 ([`PARENT_RING`]) from its first instruction.
+pub fn spawn_child(
+    path: &str,
+    arguments: &[&str],
+    parent_ring: Option<Arc<Ring>>,
+) -> Result<Arc<Process>, Errno> {
     let archive = crate::fs::initfs::get().ok_or(Errno::ENOENT)?;
     let file = archive.lookup(path).map_err(|error| error.errno())?;
     if file.kind != crate::fs::EntryKind::File {
@@ -73,6 +84,10 @@ pub fn spawn(path: &str, arguments: &[&str]) -> Result<Arc<Process>, Errno> {
 
     let name = String::from(file.file_name());
     let process = Arc::new(Process::new(name, space, ring));
+    if let Some(parent_ring) = parent_ring {
+        let handle = process.handles.lock().insert(Handle::Ring(parent_ring))?;
+        debug_assert_eq!(handle, PARENT_RING);
+    }
     let regs = UserRegisters {
         rip: plan.entry,
         rsp,

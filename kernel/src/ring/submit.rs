@@ -89,20 +89,20 @@ fn run_unit(ring: &Arc<Ring>, unit: &[Sqe], context: &Context, done: &mut Vec<Cq
         return;
     }
     let sqe = unit[0];
-    if let Err(errno) = sqe.sqe_flags() {
-        done.extend(completion(&sqe, errno.as_res()));
-        return;
-    }
-    if is(&sqe, Opcode::AsyncCancel) {
-        done.extend(completion(&sqe, cancel(ring, &sqe)));
-        return;
-    }
-    if is(&sqe, Opcode::LinkTimeout) {
+    let opcode = match sqe.sqe_flags().and_then(|_| sqe.op()) {
+        Ok(opcode) => opcode,
+        Err(errno) => {
+            done.extend(completion(&sqe, errno.as_res()));
+            return;
+        }
+    };
+    let started = match opcode {
+        Opcode::AsyncCancel => Started::Done(cancel(ring, &sqe)),
         // A link timeout with nothing linked before it.
-        done.extend(completion(&sqe, Errno::EINVAL.as_res()));
-        return;
-    }
-    match ops::start(&sqe, context) {
+        Opcode::LinkTimeout => Started::Done(Errno::EINVAL.as_res()),
+        opcode => ops::start_op(opcode, &sqe, context),
+    };
+    match started {
         Started::Done(res) => done.extend(completion(&sqe, res)),
         Started::Running(future) => {
             let token = ring.inflight.begin(sqe.user_data);

@@ -52,6 +52,9 @@ static RUNNABLE: [Mutex<VecDeque<Arc<Thread>>>; MAX_CPUS] =
     [const { Mutex::new(VecDeque::new()) }; MAX_CPUS];
 static CURRENT: [Mutex<Option<Arc<Thread>>>; MAX_CPUS] = [const { Mutex::new(None) }; MAX_CPUS];
 static NEXT_CPU: AtomicUsize = AtomicUsize::new(0);
+/// Threads in all the queues: lets an idle CPU skip the queue locks (the
+/// common case: the CPU loop asks on every turn).
+static QUEUED: AtomicUsize = AtomicUsize::new(0);
 
 fn cpu_count() -> usize {
     super::runtime().map_or(1, |runtime| runtime.cpu_count())
@@ -61,6 +64,7 @@ fn cpu_count() -> usize {
 pub fn make_runnable_on(thread: Arc<Thread>, cpu: usize) {
     let _irq = crate::arch::InterruptGuard::new();
     RUNNABLE[cpu].lock().push_back(thread);
+    QUEUED.fetch_add(1, Ordering::AcqRel);
     if let Some(runtime) = super::runtime() {
         runtime.platform().pend(cpu);
     }
@@ -75,11 +79,18 @@ pub fn make_runnable(thread: Arc<Thread>) {
 /// The next thread for CPU `cpu`: its own queue first, then the back of a
 /// busier CPU's.
 pub fn next_runnable(cpu: usize) -> Option<Arc<Thread>> {
-    if let Some(thread) = RUNNABLE[cpu].lock().pop_front() {
-        return Some(thread);
+    // A thread queued after this load pends the CPU it was queued on, and
+    // an idle CPU re-checks before halting: nothing is missed.
+    if QUEUED.load(Ordering::Acquire) == 0 {
+        return None;
     }
     let count = cpu_count();
-    (1..count).find_map(|step| RUNNABLE[(cpu + step) % count].lock().pop_back())
+    let thread = RUNNABLE[cpu]
+        .lock()
+        .pop_front()
+        .or_else(|| (1..count).find_map(|step| RUNNABLE[(cpu + step) % count].lock().pop_back()))?;
+    QUEUED.fetch_sub(1, Ordering::AcqRel);
+    Some(thread)
 }
 
 /// Runnable threads waiting on every CPU.

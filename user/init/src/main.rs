@@ -14,7 +14,7 @@ use rt::ring::Ring;
 rt::entry!(main);
 
 /// The demos: the program, its argv block, and what it shows.
-const DEMOS: [(&str, &[u8], &str); 6] = [
+const DEMOS: [(&str, &[u8], &str); 7] = [
     ("bin/hello", b"", "a WRITE through the ring"),
     (
         "bin/cat",
@@ -23,6 +23,11 @@ const DEMOS: [(&str, &[u8], &str); 6] = [
     ),
     ("bin/nopbench", b"", "what a NOP costs through the ring"),
     ("bin/timeouts", b"", "a linked timeout and a cancel"),
+    (
+        "bin/pingpong",
+        b"",
+        "two processes bouncing messages with MSG_RING",
+    ),
     ("bin/true", b"", "a program that only exits"),
     (
         "bin/fault",

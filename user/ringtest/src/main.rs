@@ -475,6 +475,19 @@ fn main() -> i32 {
         kept.is_ok() && written.is_ok() && ring.pop().map(|c| c.user_data) == Some(470),
     );
 
+    // MSG_RING needs a ring behind the handle.
+    check(
+        "msg_ring to no handle is EBADF",
+        rt::process::msg_ring(&mut ring, 50, 1, 0) == Err(Errno::EBADF),
+    );
+    let file = fs::open(&mut ring, c"etc/motd");
+    check(
+        "msg_ring to a file is EBADF",
+        file.is_ok_and(|handle| {
+            rt::process::msg_ring(&mut ring, handle, 1, 0) == Err(Errno::EBADF)
+        }),
+    );
+
     let mut failed = 0;
     for &(name, ok) in &results[..count] {
         let _ = writeln!(

@@ -50,3 +50,18 @@ pub fn wait(ring: &mut Ring, handle: i32) -> Result<WaitStatus, Errno> {
     };
     run_one(ring, sqe, u64::MAX - 2).map(WaitStatus::from_raw)
 }
+
+/// The handle of the parent's ring, in a process its parent spawned.
+pub const PARENT_RING: i32 = 3;
+
+/// Posts a CQE with `user_data` and `value` as its result into the ring
+/// behind `handle` (a child, or [`PARENT_RING`]).
+pub fn msg_ring(ring: &mut Ring, handle: i32, user_data: u64, value: u32) -> Result<(), Errno> {
+    let sqe = Sqe {
+        fd: handle,
+        off: user_data,
+        len: value,
+        ..Sqe::new(Opcode::MsgRing)
+    };
+    run_one(ring, sqe, u64::MAX - 7).map(|_| ())
+}
