@@ -34,4 +34,4 @@ pub use flags::{
 };
 pub use opcode::Opcode;
 pub use sqe::Sqe;
-pub use syscall::Syscall;
+pub use syscall::{EXIT_THREAD, Syscall};

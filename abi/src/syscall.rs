@@ -2,13 +2,19 @@
 //! `ring_enter` and `exit`; everything else is an opcode in a ring.
 #![forbid(unsafe_code)]
 
+/// `exit`'s second argument (RSI): end only the calling thread.  Zero ends
+/// the whole process.
+pub const EXIT_THREAD: u64 = 1;
+
 /// A system call number, passed in RAX to the `syscall` instruction.
 #[repr(u64)]
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Syscall {
     /// `ring_enter(ring, to_submit, min_complete, flags)`.
     RingEnter = 0,
-    /// `exit(status)`: ends the calling thread's process.
+    /// `exit(status, scope)`: ends the calling thread's process, or with
+    /// `scope` = [`EXIT_THREAD`] only the calling thread (the process ends
+    /// with its last thread).
     Exit = 1,
 }
 

@@ -5,6 +5,7 @@
 //! - `nop`: NOP;
 //! - `rw`: READ and WRITE (the console today);
 //! - `process`: PROCESS_SPAWN, WAIT and MSG_RING;
+//! - `thread`: THREAD_SPAWN;
 //! - `fs`: OPENAT, CLOSE and STATX on the initfs;
 //! - `timeout`: TIMEOUT (and the deadline of LINK_TIMEOUT, which
 //!   `ring::submit` runs with ASYNC_CANCEL and the links).
@@ -20,6 +21,7 @@ mod fs;
 mod nop;
 mod process;
 mod rw;
+mod thread;
 pub mod timeout;
 
 use crate::proc::process::Process;
@@ -79,6 +81,7 @@ pub fn start_op(opcode: Opcode, sqe: &Sqe, context: &Context) -> Started {
         Opcode::LinkTimeout | Opcode::AsyncCancel => Started::Done(Errno::EINVAL.as_res()),
         Opcode::Wait => process::wait(sqe, context),
         Opcode::MsgRing => process::msg_ring(sqe, context),
+        Opcode::ThreadSpawn => thread::spawn(sqe, context),
         _ => Started::Done(Errno::EOPNOTSUPP.as_res()),
     }
 }
@@ -103,6 +106,13 @@ mod ktests {
     crate::ktest!(
         async fn init_runs_the_demos_and_exits_cleanly() {
             crate::ensure_eq!(run("bin/init").await?, ExitStatus::Exited(0));
+            Ok(())
+        }
+    );
+
+    crate::ktest!(
+        async fn threads_run_join_and_stop_with_their_process() {
+            crate::ensure_eq!(run("bin/threadtest").await?, ExitStatus::Exited(0));
             Ok(())
         }
     );

@@ -78,17 +78,22 @@ pub fn wait(sqe: &Sqe, context: &Context) -> Started {
         return Started::Done(Errno::EINVAL.as_res());
     }
     let number = sqe.fd;
-    let child = match context.process.handles.lock().get(number) {
-        Ok(Handle::Child(child)) => child,
+    let parent = context.process.clone();
+    let future: OpFuture = match context.process.handles.lock().get(number) {
+        Ok(Handle::Child(child)) => Box::pin(async move {
+            let status = child.wait().await;
+            parent.handles.lock().remove(number);
+            status.wait_status()
+        }),
+        // Joining a thread: 0 once it has ended.
+        Ok(Handle::Thread(thread)) => Box::pin(async move {
+            thread.wait_ended().await;
+            parent.handles.lock().remove(number);
+            0
+        }),
         Ok(Handle::File(_) | Handle::Ring(_)) => return Started::Done(Errno::ECHILD.as_res()),
         Err(errno) => return Started::Done(errno.as_res()),
     };
-    let parent = context.process.clone();
-    let future: OpFuture = Box::pin(async move {
-        let status = child.wait().await;
-        parent.handles.lock().remove(number);
-        status.wait_status()
-    });
     Started::Running(future)
 }
 
@@ -100,7 +105,7 @@ pub fn msg_ring(sqe: &Sqe, context: &Context) -> Started {
         let target = match context.process.handles.lock().get(sqe.fd)? {
             Handle::Ring(ring) => ring,
             Handle::Child(child) => child.ring(0).ok_or(Errno::EBADF)?,
-            Handle::File(_) => return Err(Errno::EBADF),
+            Handle::File(_) | Handle::Thread(_) => return Err(Errno::EBADF),
         };
         let res = i32::try_from(sqe.len).map_err(|_| Errno::EINVAL)?;
         target.post(abi::Cqe::new(sqe.off, res, abi::CqeFlags::empty()));

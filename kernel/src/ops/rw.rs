@@ -64,7 +64,7 @@ pub fn read(sqe: &Sqe, context: &Context) -> Started {
             1 | 2 => Err(Errno::EBADF),
             fd => match context.process.handles.lock().get(fd)? {
                 Handle::File(file) => read_file(&file, sqe, context),
-                Handle::Child(_) | Handle::Ring(_) => Err(Errno::EBADF),
+                Handle::Child(_) | Handle::Ring(_) | Handle::Thread(_) => Err(Errno::EBADF),
             },
         }
     })();

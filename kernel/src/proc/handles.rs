@@ -18,6 +18,8 @@ pub enum Handle {
     /// Another process's ring (a spawned process gets its parent's as
     /// [`PARENT_RING`]), for MSG_RING.
     Ring(Arc<crate::ring::Ring>),
+    /// A thread of this process, which WAIT joins.
+    Thread(Arc<crate::sched::thread::Thread>),
 }
 
 /// The handle under which a spawned process finds its parent's ring.
@@ -61,6 +63,12 @@ impl HandleTable {
             .ok()
             .and_then(|index| self.entries.get(index).cloned().flatten())
             .ok_or(Errno::EBADF)
+    }
+
+    /// Drops every handle (the process has ended; a thread handle would
+    /// otherwise keep the process alive through its thread).
+    pub fn clear(&mut self) {
+        self.entries.clear();
     }
 
     /// Removes handle `number`, if it is there.

@@ -1,12 +1,25 @@
 //! A process: an address space, its threads, and how it ended.
 //!
-//! For now a process has one thread; its exit status is published once and
-//! announced on an `Event`, so any number of waiters see it.
+//! ```text
+//! running ──exit(process) / fault──> exiting (status chosen; every thread
+//!    │                               ends at its next kernel entry, which
+//!    │                               an IPI hurries)
+//!    └──last thread ends──────────> ended: the space is freed (no CPU can
+//!                                   still hold it: only running threads
+//!                                   load it), the status is published
+//! ```
+//!
+//! The status is published once and announced on an `Event`, so any number
+//! of waiters see it.
 
 use crate::mm::space::Space;
 use crate::ring::Ring;
+use crate::sched::thread::Thread;
+use abi::Errno;
 use alloc::string::String;
 use alloc::sync::Arc;
+use alloc::vec::Vec;
+use core::sync::atomic::AtomicUsize;
 use core::sync::atomic::{AtomicU64, Ordering};
 use executor::Event;
 use spin::Mutex;
@@ -74,7 +87,23 @@ pub struct Process {
     status: Mutex<Option<ExitStatus>>,
     exited: Event,
     pub handles: Mutex<super::handles::HandleTable>,
+    /// Threads by index (an index is what a thread's results are delivered
+    /// to); `None` once a thread has ended.
+    threads: Mutex<Vec<Option<Arc<Thread>>>>,
+    live_threads: AtomicUsize,
+    /// Set when the whole process must end, with the status it ends with.
+    exiting: Mutex<Option<ExitStatus>>,
+    exiting_event: Event,
+    /// Where the next kernel-provided thread stack goes.
+    next_stack: AtomicU64,
 }
+
+/// Thread stacks the kernel provides (THREAD_SPAWN without a stack) go
+/// here, each `THREAD_STACK_BYTES` above an unmapped guard page.
+pub const THREAD_STACK_AREA: u64 = 0x0000_7e00_0000_0000;
+pub const THREAD_STACK_BYTES: u64 = 16 * 1024;
+/// The most threads a process may have at once.
+pub const MAX_THREADS: usize = 1 << 16;
 
 static NEXT_PID: AtomicU64 = AtomicU64::new(1);
 
@@ -88,7 +117,83 @@ impl Process {
             status: Mutex::new(None),
             exited: Event::new(),
             handles: Mutex::new(super::handles::HandleTable::default()),
+            threads: Mutex::new(Vec::new()),
+            live_threads: AtomicUsize::new(0),
+            exiting: Mutex::new(None),
+            exiting_event: Event::new(),
+            next_stack: AtomicU64::new(THREAD_STACK_AREA),
         }
+    }
+
+    /// Adds a thread made by `make(index)` under the lowest free index.
+    /// `EAGAIN` past [`MAX_THREADS`].
+    pub fn add_thread(&self, make: impl FnOnce(u32) -> Arc<Thread>) -> Result<Arc<Thread>, Errno> {
+        let mut threads = self.threads.lock();
+        let index = match threads.iter().position(Option::is_none) {
+            Some(index) => index,
+            None if threads.len() < MAX_THREADS => {
+                threads.push(None);
+                threads.len() - 1
+            }
+            None => return Err(Errno::EAGAIN),
+        };
+        let thread = make(index as u32);
+        threads[index] = Some(thread.clone());
+        self.live_threads.fetch_add(1, Ordering::AcqRel);
+        Ok(thread)
+    }
+
+    /// The live thread with `index`.
+    pub fn thread(&self, index: u32) -> Option<Arc<Thread>> {
+        self.threads.lock().get(index as usize).cloned().flatten()
+    }
+
+    /// Threads alive now.
+    pub fn live_threads(&self) -> usize {
+        self.live_threads.load(Ordering::Acquire)
+    }
+
+    /// Removes an ended thread; the last one ends the process with the
+    /// exiting status, or else `status` (the last thread's own).  The caller
+    /// has switched its CPU to the kernel page table.
+    pub fn thread_ended(&self, index: u32, status: ExitStatus) {
+        if let Some(slot) = self.threads.lock().get_mut(index as usize) {
+            *slot = None;
+        }
+        if self.live_threads.fetch_sub(1, Ordering::AcqRel) == 1 {
+            let status = self.exiting.lock().unwrap_or(status);
+            self.finish(status);
+        }
+    }
+
+    /// Starts ending the whole process with `status` (the first reason
+    /// wins).  Every thread ends at its next kernel entry.
+    pub fn begin_exit(&self, status: ExitStatus) {
+        self.exiting.lock().get_or_insert(status);
+        self.exiting_event.wake_all();
+    }
+
+    pub fn is_exiting(&self) -> bool {
+        self.exiting.lock().is_some()
+    }
+
+    /// Waits until the process starts ending.
+    pub async fn wait_exiting(&self) {
+        self.exiting_event.wait_until(|| self.is_exiting()).await;
+    }
+
+    /// Reserves the address range of a new thread stack (with a guard page
+    /// below it) and returns its top.
+    pub fn reserve_thread_stack(&self) -> u64 {
+        let base = self
+            .next_stack
+            .fetch_add(THREAD_STACK_BYTES + 4096, Ordering::Relaxed);
+        base + 4096 + THREAD_STACK_BYTES
+    }
+
+    /// Runs `f` on the address space mutably; `None` once it is gone.
+    pub fn with_space_mut<R>(&self, f: impl FnOnce(&mut Space) -> R) -> Option<R> {
+        self.space.lock().as_mut().map(f)
     }
 
     /// Ring `id` of this process (only ring 0 exists).
@@ -109,10 +214,13 @@ impl Process {
         }
     }
 
-    /// Records how the process ended, frees its address space (the caller
-    /// has switched to the kernel page table) and wakes the waiters.
-    pub fn exit(&self, status: ExitStatus) {
+    /// Records how the process ended, frees its address space (no thread
+    /// of it runs any more) and wakes the waiters.
+    fn finish(&self, status: ExitStatus) {
         drop(self.space.lock().take());
+        // Taken out first: dropping handles may drop other processes.
+        let handles = core::mem::take(&mut *self.handles.lock());
+        drop(handles);
         let first = {
             let mut slot = self.status.lock();
             let first = slot.is_none();

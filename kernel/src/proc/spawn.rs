@@ -94,7 +94,8 @@ pub fn spawn_child(
         rflags: 0x202,
         ..UserRegisters::default()
     };
-    thread::make_runnable(Thread::new(process.clone(), regs));
+    let main = process.add_thread(|index| Thread::new(process.clone(), regs, index))?;
+    thread::make_runnable(main);
     Ok(process)
 }
 

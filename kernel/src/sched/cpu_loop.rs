@@ -67,6 +67,9 @@ const SLICE_NS: u64 = 10_000_000;
 
 /// Runs `thread` on this CPU until its next entry to the kernel.
 fn resume(cpu: usize, thread: Arc<thread::Thread>, next_deadline: Option<u64>) -> ! {
+    if thread.process.is_exiting() {
+        super::entry::end_thread(thread, crate::proc::process::ExitStatus::Exited(0));
+    }
     thread.process.activate_space();
     let (regs, fpu, resume) = {
         let state = thread.state.lock();

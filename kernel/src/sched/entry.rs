@@ -40,10 +40,19 @@ pub fn syscall(regs: UserRegisters) -> ! {
         state.regs = regs;
         state.resume = Resume::Sysret;
     }
+    if thread.process.is_exiting() {
+        end_thread(thread, ExitStatus::Exited(0))
+    }
     match Syscall::from_raw(number) {
         Some(Syscall::Exit) => {
             // The ABI's status is an i32 in RDI; the upper half is ignored.
-            end_process(thread, ExitStatus::Exited(argument as u32 as i32))
+            // RSI says whether only this thread ends.
+            let status = ExitStatus::Exited(argument as u32 as i32);
+            if second == abi::EXIT_THREAD {
+                end_thread(thread, status)
+            } else {
+                end_process(thread, status)
+            }
         }
         Some(Syscall::RingEnter) => {
             let process = thread.process.clone();
@@ -86,7 +95,13 @@ fn park(thread: Arc<Thread>, ring: Arc<crate::ring::Ring>, result: u64, min_comp
     let runtime = super::runtime().expect("user threads run under the executors");
     runtime
         .spawn(async move {
-            ring.wait_ready(min_complete).await;
+            // The wait also ends if the process starts ending: the thread
+            // then ends when it would resume.
+            {
+                let ready = core::pin::pin!(ring.wait_ready(min_complete));
+                let exiting = core::pin::pin!(thread.process.wait_exiting());
+                super::race(ready, exiting).await;
+            }
             thread.state.lock().regs.rax = result;
             thread::make_runnable(thread);
         })
@@ -109,6 +124,9 @@ pub fn save_trap(regs: UserRegisters, fpu: &FxArea) {
 /// A trap taken in user mode, after `save_trap`, on the kernel stack.
 pub fn trap(cause: TrapCause) -> ! {
     let thread = current_thread();
+    if thread.process.is_exiting() {
+        end_thread(thread, ExitStatus::Exited(0))
+    }
     if cause.vector < 32 {
         let fault = Fault {
             vector: cause.vector,
@@ -134,12 +152,31 @@ pub fn trap(cause: TrapCause) -> ! {
     super::cpu_loop::restart()
 }
 
-/// Ends the thread's process (processes have one thread for now).
-fn end_process(thread: Arc<Thread>, status: ExitStatus) -> ! {
+/// Ends `thread`: it leaves the CPU for good, whoever waits for it is
+/// woken, and if it was its process's last thread the process ends (with
+/// the exiting status, or `status`).
+pub fn end_thread(thread: Arc<Thread>, status: ExitStatus) -> ! {
     let cpu = percpu::cpu_index();
     drop(thread::set_current(cpu, None));
     crate::mm::paging::activate_kernel();
-    thread.process.exit(status);
+    thread.mark_ended();
+    thread.process.thread_ended(thread.index, status);
     drop(thread);
     super::cpu_loop::restart()
+}
+
+/// Ends the whole process: every other thread ends at its next kernel
+/// entry (the other CPUs get an IPI so that happens now), then this one.
+fn end_process(thread: Arc<Thread>, status: ExitStatus) -> ! {
+    thread.process.begin_exit(status);
+    let me = percpu::cpu_index();
+    for index in 0..percpu::online_count() {
+        if index != me
+            && let Some(cpu) = percpu::get(index)
+        {
+            let wake = crate::arch::apic::Delivery::Fixed(crate::arch::apic::WAKE_VECTOR);
+            crate::arch::apic::send(cpu.apic_id, wake);
+        }
+    }
+    end_thread(thread, status)
 }

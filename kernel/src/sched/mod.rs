@@ -18,3 +18,19 @@ mod ktests;
 
 pub use cpu_loop::{block_on, run};
 pub use platform::{init, runtime};
+
+/// Resolves when either future does (the other is dropped with its pin).
+pub async fn race<A, B>(mut a: core::pin::Pin<&mut A>, mut b: core::pin::Pin<&mut B>)
+where
+    A: core::future::Future,
+    B: core::future::Future,
+{
+    core::future::poll_fn(|cx| {
+        if a.as_mut().poll(cx).is_ready() || b.as_mut().poll(cx).is_ready() {
+            core::task::Poll::Ready(())
+        } else {
+            core::task::Poll::Pending
+        }
+    })
+    .await
+}

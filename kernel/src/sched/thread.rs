@@ -28,23 +28,44 @@ pub struct UserState {
 
 pub struct Thread {
     pub id: u64,
+    /// The thread's index in its process (what results are delivered to).
+    pub index: u32,
     pub process: Arc<Process>,
     pub state: Mutex<UserState>,
+    /// Set, with `ended_event` signalled, when the thread has ended.
+    ended: core::sync::atomic::AtomicBool,
+    ended_event: executor::Event,
 }
 
 static NEXT_ID: AtomicU64 = AtomicU64::new(1);
 
 impl Thread {
-    pub fn new(process: Arc<Process>, regs: UserRegisters) -> Arc<Self> {
+    pub fn new(process: Arc<Process>, regs: UserRegisters, index: u32) -> Arc<Self> {
         Arc::new(Self {
             id: NEXT_ID.fetch_add(1, Ordering::Relaxed),
+            index,
             process,
             state: Mutex::new(UserState {
                 regs,
                 fpu: None,
                 resume: Resume::Iret,
             }),
+            ended: core::sync::atomic::AtomicBool::new(false),
+            ended_event: executor::Event::new(),
         })
+    }
+
+    /// Marks the thread ended and wakes whoever waits for it.
+    pub fn mark_ended(&self) {
+        self.ended.store(true, Ordering::Release);
+        self.ended_event.wake_all();
+    }
+
+    /// Waits until the thread has ended.
+    pub async fn wait_ended(&self) {
+        self.ended_event
+            .wait_until(|| self.ended.load(Ordering::Acquire))
+            .await;
     }
 }
 

@@ -9,6 +9,7 @@
 //! - [`process`]: spawning programs and waiting for them.
 //! - [`fs`]: opening, reading and examining initfs files.
 //! - [`args`]: the program's arguments.
+//! - [`thread`]: threads of this process.
 //! - The panic handler exits with status 101, as Rust's own runtime does.
 #![no_std]
 
@@ -18,6 +19,7 @@ pub mod process;
 pub mod ring;
 mod start;
 pub mod syscall;
+pub mod thread;
 
 pub use start::args;
 pub use syscall::exit;

@@ -5,15 +5,25 @@
 
 use abi::Syscall;
 
-/// Ends the calling process with `status`.
+/// Ends the calling process (every thread of it) with `status`.
 pub fn exit(status: i32) -> ! {
-    // SAFETY: the exit trap takes its argument in RDI and never returns;
-    // it touches no user memory.
+    exit_scoped(status, 0)
+}
+
+/// Ends only the calling thread; the process ends with its last thread.
+pub fn exit_thread(status: i32) -> ! {
+    exit_scoped(status, abi::EXIT_THREAD)
+}
+
+fn exit_scoped(status: i32, scope: u64) -> ! {
+    // SAFETY: the exit trap takes its arguments in RDI and RSI and never
+    // returns; it touches no user memory.
     unsafe {
         core::arch::asm!(
             "syscall",
             in("rax") Syscall::Exit as u64,
             in("rdi") status as i64 as u64,
+            in("rsi") scope,
             options(noreturn, nostack)
         )
     }
