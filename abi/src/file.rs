@@ -121,3 +121,31 @@ mod tests {
         assert_eq!(u64::from_le_bytes(bytes[40..48].try_into().unwrap()), 1234);
     }
 }
+
+/// FUTEX_WAIT/FUTEX_WAKE's `fd`: futex2 flags.  Only 32-bit futexes.
+pub const FUTEX2_SIZE_U32: i32 = 2;
+/// A private futex (the only kind here: futexes are per process).
+pub const FUTEX2_PRIVATE: i32 = 128;
+/// `addr3` of a futex op: wake and wait regardless of bits.
+pub const FUTEX_BITSET_MATCH_ANY: u64 = 0xffff_ffff;
+
+/// MEM_STATS fills this (`addr`/`len`): what the kernel holds, in bytes
+/// and counts.  Fields are appended, never reordered.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct MemStats {
+    /// Kernel heap: bytes asked for, and bytes taken (size classes round up).
+    pub heap_bytes_requested: u64,
+    pub heap_bytes_allocated: u64,
+    /// Physical frames: free, and managed in all.
+    pub free_frames: u64,
+    pub managed_frames: u64,
+    /// Executor tasks alive on all CPUs.
+    pub live_tasks: u64,
+    /// Threads alive in all processes, and those parked waiting for a
+    /// delivered result (blocked, with no kernel stack).
+    pub live_threads: u64,
+    pub parked_threads: u64,
+    /// The size of a `Thread` control block.
+    pub thread_struct_bytes: u64,
+}

@@ -74,6 +74,10 @@ bitflags! {
     pub struct EnterFlags: u32 {
         /// Wait until at least `min_complete` CQEs are ready.
         const GETEVENTS = 1 << 0;
+        /// This kernel's own: after submitting, wait until an op result is
+        /// delivered to the calling thread (an SQE whose `personality` names
+        /// it); `ring_enter` then returns that result.  See [`crate::Sqe`].
+        const WAIT_DELIVERED = 1 << 16;
     }
 }
 

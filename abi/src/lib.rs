@@ -33,5 +33,5 @@ pub use flags::{
     CqRingFlags, CqeFlags, EnterFlags, MapFlags, ProtFlags, SqRingFlags, SqeFlags, TimeoutFlags,
 };
 pub use opcode::Opcode;
-pub use sqe::Sqe;
+pub use sqe::{Sqe, deliver_to_thread};
 pub use syscall::{EXIT_THREAD, Syscall};

@@ -78,6 +78,14 @@ const _: () = {
     assert!(offset_of!(Sqe, pad) == 56);
 };
 
+/// `personality` of an SQE whose result goes to thread `index` of the
+/// submitting process instead of the CQ (this kernel's own use of the
+/// field: io_uring's credentials do not exist here).  That thread collects
+/// it with `ring_enter(.., EnterFlags::WAIT_DELIVERED)`.
+pub const fn deliver_to_thread(index: u16) -> u16 {
+    index + 1
+}
+
 impl Sqe {
     /// The entry size in bytes.
     pub const SIZE: usize = size_of::<Sqe>();

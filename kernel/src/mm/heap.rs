@@ -38,13 +38,24 @@ unsafe impl Send for FreeList {}
 pub struct KernelHeap {
     classes: [Mutex<FreeList>; CLASS_COUNT],
     bytes_in_use: AtomicUsize,
+    /// What the allocations really take: class sizes and whole blocks.
+    bytes_allocated: AtomicUsize,
 }
 
 #[global_allocator]
 static HEAP: KernelHeap = KernelHeap {
     classes: [const { Mutex::new(FreeList { head: None }) }; CLASS_COUNT],
     bytes_in_use: AtomicUsize::new(0),
+    bytes_allocated: AtomicUsize::new(0),
 };
+
+/// The bytes an allocation of `layout` really takes.
+fn footprint(layout: &Layout) -> usize {
+    match class_of(layout) {
+        Some(class) => class_bytes(class),
+        None => (PAGE_SIZE as usize) << order_of(layout),
+    }
+}
 
 /// Which size class serves `layout`, or `None` for a buddy block.
 fn class_of(layout: &Layout) -> Option<usize> {
@@ -116,6 +127,8 @@ unsafe impl GlobalAlloc for KernelHeap {
         if !object.is_null() {
             self.bytes_in_use
                 .fetch_add(layout.size(), Ordering::Relaxed);
+            self.bytes_allocated
+                .fetch_add(footprint(&layout), Ordering::Relaxed);
         }
         object
     }
@@ -124,6 +137,8 @@ unsafe impl GlobalAlloc for KernelHeap {
         let _irq = InterruptGuard::new();
         self.bytes_in_use
             .fetch_sub(layout.size(), Ordering::Relaxed);
+        self.bytes_allocated
+            .fetch_sub(footprint(&layout), Ordering::Relaxed);
         match class_of(&layout) {
             Some(class) => self.free_small(class, object),
             None => {
@@ -138,6 +153,12 @@ unsafe impl GlobalAlloc for KernelHeap {
 /// Bytes currently allocated from the heap (as requested, not rounded).
 pub fn bytes_in_use() -> usize {
     HEAP.bytes_in_use.load(Ordering::Relaxed)
+}
+
+/// Bytes the current allocations really take (rounded to their class or
+/// block).
+pub fn bytes_allocated() -> usize {
+    HEAP.bytes_allocated.load(Ordering::Relaxed)
 }
 
 crate::ktest!(

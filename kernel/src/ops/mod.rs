@@ -6,6 +6,8 @@
 //! - `rw`: READ and WRITE (the console today);
 //! - `process`: PROCESS_SPAWN, WAIT and MSG_RING;
 //! - `thread`: THREAD_SPAWN;
+//! - `futex`: FUTEX_WAIT and FUTEX_WAKE;
+//! - `stats`: MEM_STATS;
 //! - `fs`: OPENAT, CLOSE and STATX on the initfs;
 //! - `timeout`: TIMEOUT (and the deadline of LINK_TIMEOUT, which
 //!   `ring::submit` runs with ASYNC_CANCEL and the links).
@@ -18,9 +20,11 @@
 #![deny(unsafe_code)]
 
 mod fs;
+mod futex;
 mod nop;
 mod process;
 mod rw;
+pub mod stats;
 mod thread;
 pub mod timeout;
 
@@ -82,6 +86,9 @@ pub fn start_op(opcode: Opcode, sqe: &Sqe, context: &Context) -> Started {
         Opcode::Wait => process::wait(sqe, context),
         Opcode::MsgRing => process::msg_ring(sqe, context),
         Opcode::ThreadSpawn => thread::spawn(sqe, context),
+        Opcode::FutexWait => futex::wait(sqe, context),
+        Opcode::FutexWake => futex::wake(sqe, context),
+        Opcode::MemStats => stats::start(sqe, context),
         _ => Started::Done(Errno::EOPNOTSUPP.as_res()),
     }
 }
@@ -113,6 +120,15 @@ mod ktests {
     crate::ktest!(
         async fn threads_run_join_and_stop_with_their_process() {
             crate::ensure_eq!(run("bin/threadtest").await?, ExitStatus::Exited(0));
+            Ok(())
+        }
+    );
+
+    crate::ktest!(
+        async fn two_hundred_threads_block_on_a_futex_and_are_joined() {
+            let process =
+                spawn("bin/threads", &["threads", "200"]).map_err(|e| alloc::format!("{e}"))?;
+            crate::ensure_eq!(process.wait().await, ExitStatus::Exited(0));
             Ok(())
         }
     );

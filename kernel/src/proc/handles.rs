@@ -9,7 +9,7 @@ use alloc::sync::Arc;
 use alloc::vec::Vec;
 
 /// The most handles one process may hold.
-pub const MAX_HANDLES: usize = 1024;
+pub const MAX_HANDLES: usize = 1 << 16;
 
 #[derive(Clone)]
 pub enum Handle {

@@ -16,6 +16,7 @@ use crate::mm::space::Space;
 use crate::ring::Ring;
 use crate::sched::thread::Thread;
 use abi::Errno;
+use alloc::collections::{BTreeMap, VecDeque};
 use alloc::string::String;
 use alloc::sync::Arc;
 use alloc::vec::Vec;
@@ -96,6 +97,24 @@ pub struct Process {
     exiting_event: Event,
     /// Where the next kernel-provided thread stack goes.
     next_stack: AtomicU64,
+    /// Futex waiters by user address (futexes are private to a process).
+    pub futexes: Mutex<BTreeMap<u64, VecDeque<Arc<FutexWaiter>>>>,
+}
+
+/// One FUTEX_WAIT in progress.
+#[derive(Default)]
+pub struct FutexWaiter {
+    pub woken: core::sync::atomic::AtomicBool,
+    pub waker: Mutex<Option<core::task::Waker>>,
+}
+
+impl FutexWaiter {
+    pub fn wake(&self) {
+        self.woken.store(true, Ordering::Release);
+        if let Some(waker) = self.waker.lock().take() {
+            waker.wake();
+        }
+    }
 }
 
 /// Thread stacks the kernel provides (THREAD_SPAWN without a stack) go
@@ -122,6 +141,7 @@ impl Process {
             exiting: Mutex::new(None),
             exiting_event: Event::new(),
             next_stack: AtomicU64::new(THREAD_STACK_AREA),
+            futexes: Mutex::new(BTreeMap::new()),
         }
     }
 
@@ -171,6 +191,16 @@ impl Process {
     pub fn begin_exit(&self, status: ExitStatus) {
         self.exiting.lock().get_or_insert(status);
         self.exiting_event.wake_all();
+        // Nothing may stay blocked: futex waits end, parked threads resume
+        // (and end at once).
+        let futexes = core::mem::take(&mut *self.futexes.lock());
+        for waiter in futexes.values().flatten() {
+            waiter.wake();
+        }
+        let threads: Vec<Arc<Thread>> = self.threads.lock().iter().flatten().cloned().collect();
+        for thread in threads {
+            thread.unpark();
+        }
     }
 
     pub fn is_exiting(&self) -> bool {

@@ -18,6 +18,8 @@ use alloc::vec::Vec;
 pub enum Outcome {
     /// Back to the thread with this result (SQEs taken, or -errno).
     Resume(i64),
+    /// The thread waits for a result delivered to it (WAIT_DELIVERED).
+    WaitDelivered,
     /// The thread waits for `min_complete` CQEs, then gets `submitted`.
     Wait {
         ring: Arc<Ring>,
@@ -71,6 +73,9 @@ pub fn enter(
         submitted += taken as u32;
     }
 
+    if flags.contains(EnterFlags::WAIT_DELIVERED) {
+        return Outcome::WaitDelivered;
+    }
     if flags.contains(EnterFlags::GETEVENTS)
         && (ring.completions_ready() as u64) < u64::from(min_complete)
     {

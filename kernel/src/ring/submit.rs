@@ -30,14 +30,23 @@ fn is(sqe: &Sqe, opcode: Opcode) -> bool {
     sqe.op() == Ok(opcode)
 }
 
-/// The CQE for `sqe`'s result, unless CQE_SKIP_SUCCESS hides it.
-fn completion(sqe: &Sqe, res: i32) -> Option<Cqe> {
+/// Where `sqe`'s result goes: to the thread its `personality` names (a
+/// delivery: no CQE), or into a CQE, unless CQE_SKIP_SUCCESS hides it.
+fn finish(context: &Context, sqe: &Sqe, res: i32) -> Option<Cqe> {
+    // A thread that is gone (it ended) gets no delivery: the result becomes
+    // a CQE.
+    if sqe.personality != 0
+        && let Some(thread) = context.process.thread(u32::from(sqe.personality) - 1)
+    {
+        thread.deliver(res);
+        return None;
+    }
     let skip = flags(sqe).contains(SqeFlags::CQE_SKIP_SUCCESS) && res >= 0;
     (!skip).then(|| Cqe::new(sqe.user_data, res, CqeFlags::empty()))
 }
 
-fn post(ring: &Ring, sqe: &Sqe, res: i32) {
-    if let Some(cqe) = completion(sqe, res) {
+fn post(ring: &Ring, context: &Context, sqe: &Sqe, res: i32) {
+    if let Some(cqe) = finish(context, sqe, res) {
         ring.post(cqe);
     }
 }
@@ -89,10 +98,24 @@ fn run_unit(ring: &Arc<Ring>, unit: &[Sqe], context: &Context, done: &mut Vec<Cq
         return;
     }
     let sqe = unit[0];
+    if sqe.personality != 0
+        && context
+            .process
+            .thread(u32::from(sqe.personality) - 1)
+            .is_none()
+    {
+        // No such thread to deliver to: said in a CQE.
+        done.push(Cqe::new(
+            sqe.user_data,
+            Errno::ESRCH.as_res(),
+            CqeFlags::empty(),
+        ));
+        return;
+    }
     let opcode = match sqe.sqe_flags().and_then(|_| sqe.op()) {
         Ok(opcode) => opcode,
         Err(errno) => {
-            done.extend(completion(&sqe, errno.as_res()));
+            done.extend(finish(context, &sqe, errno.as_res()));
             return;
         }
     };
@@ -103,13 +126,13 @@ fn run_unit(ring: &Arc<Ring>, unit: &[Sqe], context: &Context, done: &mut Vec<Cq
         opcode => ops::start_op(opcode, &sqe, context),
     };
     match started {
-        Started::Done(res) => done.extend(completion(&sqe, res)),
+        Started::Done(res) => done.extend(finish(context, &sqe, res)),
         Started::Running(future) => {
             let token = ring.inflight.begin(sqe.user_data);
-            let ring = ring.clone();
+            let (ring, context) = (ring.clone(), context.clone());
             spawn(async move {
                 let res = token.run(future).await.unwrap_or(Errno::ECANCELED.as_res());
-                post(&ring, &sqe, res);
+                post(&ring, &context, &sqe, res);
                 ring.inflight.end(&token);
             });
         }
@@ -139,9 +162,9 @@ async fn run_chain(ring: &Arc<Ring>, unit: &[Sqe], context: &Context) {
             .copied();
         index += 1 + usize::from(link_timeout.is_some());
         if failed {
-            post(ring, &sqe, Errno::ECANCELED.as_res());
+            post(ring, context, &sqe, Errno::ECANCELED.as_res());
             if let Some(timeout) = link_timeout {
-                post(ring, &timeout, Errno::ECANCELED.as_res());
+                post(ring, context, &timeout, Errno::ECANCELED.as_res());
             }
             continue;
         }
@@ -154,7 +177,7 @@ async fn run_chain(ring: &Arc<Ring>, unit: &[Sqe], context: &Context) {
         } else {
             run_linked(ring, &sqe, link_timeout.as_ref(), context).await
         };
-        post(ring, &sqe, res);
+        post(ring, context, &sqe, res);
         failed = res < 0;
     }
 }
@@ -164,7 +187,12 @@ async fn run_chain(ring: &Arc<Ring>, unit: &[Sqe], context: &Context) {
 async fn run_linked(ring: &Ring, sqe: &Sqe, link_timeout: Option<&Sqe>, context: &Context) -> i32 {
     let deadline = match link_timeout.map(|timeout| ops::timeout::deadline(timeout, context)) {
         Some(Err(errno)) => {
-            post(ring, link_timeout.expect("matched Some"), errno.as_res());
+            post(
+                ring,
+                context,
+                link_timeout.expect("matched Some"),
+                errno.as_res(),
+            );
             return Errno::ECANCELED.as_res();
         }
         Some(Ok(deadline)) => Some(deadline),
@@ -181,7 +209,7 @@ async fn run_linked(ring: &Ring, sqe: &Sqe, link_timeout: Option<&Sqe>, context:
                     Some(Ok(res)) => Some(res),
                     Some(Err(_elapsed)) => {
                         if let Some(timeout) = link_timeout {
-                            post(ring, timeout, Errno::ETIME.as_res());
+                            post(ring, context, timeout, Errno::ETIME.as_res());
                         }
                         ring.inflight.end(&token);
                         return Errno::ECANCELED.as_res();
@@ -193,7 +221,7 @@ async fn run_linked(ring: &Ring, sqe: &Sqe, link_timeout: Option<&Sqe>, context:
     };
     ring.inflight.end(&token);
     if let Some(timeout) = link_timeout {
-        post(ring, timeout, Errno::ECANCELED.as_res());
+        post(ring, context, timeout, Errno::ECANCELED.as_res());
     }
     res.unwrap_or(Errno::ECANCELED.as_res())
 }

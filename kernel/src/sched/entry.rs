@@ -61,6 +61,13 @@ pub fn syscall(regs: UserRegisters) -> ! {
                     drop(process);
                     resume_with(thread, result as u64)
                 }
+                Outcome::WaitDelivered => {
+                    drop(process);
+                    match thread.take_or_wait() {
+                        Some(result) => resume_with(thread, result as i64 as u64),
+                        None => park_delivered(thread),
+                    }
+                }
                 Outcome::Wait {
                     ring,
                     submitted,
@@ -85,6 +92,19 @@ fn resume_with(thread: Arc<Thread>, result: u64) -> ! {
     // The CPU's current-thread slot keeps the thread alive.
     drop(thread);
     user::enter_user(&regs, fpu.as_ref(), Resume::Sysret)
+}
+
+/// The thread waits for a delivered result: it leaves the CPU and is
+/// nothing but its `Thread` (kept by its process) until `deliver` resumes
+/// it.  No task, no stack.
+fn park_delivered(thread: Arc<Thread>) -> ! {
+    drop(thread::set_current(percpu::cpu_index(), None));
+    // A process that began ending meanwhile would never deliver.
+    if thread.process.is_exiting() {
+        thread.unpark();
+    }
+    drop(thread);
+    super::cpu_loop::restart()
 }
 
 /// The thread waits for `min_complete` CQEs on `ring`: it leaves the CPU,

@@ -35,12 +35,40 @@ pub struct Thread {
     /// Set, with `ended_event` signalled, when the thread has ended.
     ended: core::sync::atomic::AtomicBool,
     ended_event: executor::Event,
+    /// An op result on its way to this thread (see [`Thread::deliver`]).
+    delivery: Mutex<Delivery>,
+}
+
+/// The delivery slot: a result waiting for the thread, or the thread
+/// waiting for a result (parked: off every CPU, holding no stack).
+enum Delivery {
+    Empty,
+    Ready(i32),
+    Waiting,
+}
+
+static LIVE_THREADS: AtomicUsize = AtomicUsize::new(0);
+static PARKED_THREADS: AtomicUsize = AtomicUsize::new(0);
+
+/// Threads alive, and those parked waiting for a delivered result.
+pub fn counts() -> (usize, usize) {
+    (
+        LIVE_THREADS.load(Ordering::Relaxed),
+        PARKED_THREADS.load(Ordering::Relaxed),
+    )
+}
+
+impl Drop for Thread {
+    fn drop(&mut self) {
+        LIVE_THREADS.fetch_sub(1, Ordering::Relaxed);
+    }
 }
 
 static NEXT_ID: AtomicU64 = AtomicU64::new(1);
 
 impl Thread {
     pub fn new(process: Arc<Process>, regs: UserRegisters, index: u32) -> Arc<Self> {
+        LIVE_THREADS.fetch_add(1, Ordering::Relaxed);
         Arc::new(Self {
             id: NEXT_ID.fetch_add(1, Ordering::Relaxed),
             index,
@@ -52,7 +80,54 @@ impl Thread {
             }),
             ended: core::sync::atomic::AtomicBool::new(false),
             ended_event: executor::Event::new(),
+            delivery: Mutex::new(Delivery::Empty),
         })
+    }
+
+    /// Hands an op result to the thread: resumes it (with the result as
+    /// `ring_enter`'s return value) if it is parked waiting, else keeps it
+    /// for its next wait.
+    pub fn deliver(self: &Arc<Self>, result: i32) {
+        let mut delivery = self.delivery.lock();
+        match *delivery {
+            Delivery::Waiting => {
+                *delivery = Delivery::Empty;
+                drop(delivery);
+                PARKED_THREADS.fetch_sub(1, Ordering::Relaxed);
+                self.state.lock().regs.rax = result as i64 as u64;
+                make_runnable(self.clone());
+            }
+            _ => *delivery = Delivery::Ready(result),
+        }
+    }
+
+    /// The delivered result if there is one; otherwise the thread is marked
+    /// waiting (the caller then parks it).
+    pub fn take_or_wait(&self) -> Option<i32> {
+        let mut delivery = self.delivery.lock();
+        match *delivery {
+            Delivery::Ready(result) => {
+                *delivery = Delivery::Empty;
+                Some(result)
+            }
+            _ => {
+                *delivery = Delivery::Waiting;
+                PARKED_THREADS.fetch_add(1, Ordering::Relaxed);
+                None
+            }
+        }
+    }
+
+    /// Resumes the thread if it is parked waiting for a delivery (its
+    /// process is ending: it ends when it resumes).
+    pub fn unpark(self: &Arc<Self>) {
+        let mut delivery = self.delivery.lock();
+        if let Delivery::Waiting = *delivery {
+            *delivery = Delivery::Empty;
+            drop(delivery);
+            PARKED_THREADS.fetch_sub(1, Ordering::Relaxed);
+            make_runnable(self.clone());
+        }
     }
 
     /// Marks the thread ended and wakes whoever waits for it.

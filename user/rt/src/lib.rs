@@ -9,18 +9,22 @@
 //! - [`process`]: spawning programs and waiting for them.
 //! - [`fs`]: opening, reading and examining initfs files.
 //! - [`args`]: the program's arguments.
-//! - [`thread`]: threads of this process.
+//! - [`thread`]: threads of this process; [`futex`]: their waits.
+//! - [`stats`]: what the kernel holds (MEM_STATS).
 //! - The panic handler exits with status 101, as Rust's own runtime does.
 #![no_std]
 
 pub mod fs;
+pub mod futex;
 pub mod io;
 pub mod process;
 pub mod ring;
 mod start;
+pub mod stats;
 pub mod syscall;
 pub mod thread;
 
+pub use spin::Mutex;
 pub use start::args;
 pub use syscall::exit;
 

@@ -86,6 +86,13 @@ impl Ring {
         Ok(result as u32)
     }
 
+    /// Makes the queued SQEs visible to the kernel without entering it;
+    /// returns how many.  Any thread's next `ring_enter` submits them.
+    pub fn publish(&mut self) -> u32 {
+        self.unsubmitted = 0;
+        self.sq.publish()
+    }
+
     /// Hands the queued SQEs to the kernel; returns how many it took.
     pub fn submit(&mut self) -> Result<u32, Errno> {
         self.enter(0)
@@ -156,5 +163,35 @@ impl Ring {
     /// CQEs the kernel holds in its overflow list (the CQ was full).
     pub fn overflowed(&self) -> u32 {
         self.cq.overflow()
+    }
+}
+
+static SHARED: spin::Once<spin::Mutex<Ring>> = spin::Once::new();
+
+/// The process's ring behind a lock, for programs whose threads share it.
+/// Takes the ring on first use (`EBUSY` if [`Ring::take`] had it already).
+pub fn shared() -> Result<&'static spin::Mutex<Ring>, Errno> {
+    SHARED.try_call_once(|| Ring::take().map(spin::Mutex::new))
+}
+
+/// Runs `sqe` on a shared ring as thread `me` and waits for its result,
+/// which the kernel delivers to the thread (no CQE).  The lock is held only
+/// to queue the SQE, never while blocked.
+pub fn call(ring: &spin::Mutex<Ring>, sqe: &Sqe, me: u16) -> Result<u32, Errno> {
+    let sqe = Sqe {
+        personality: abi::deliver_to_thread(me),
+        ..*sqe
+    };
+    {
+        let mut ring = ring.lock();
+        ring.push(&sqe)?;
+        ring.publish();
+    }
+    // Submits whatever is published (ours included), then waits for ours.
+    let result = ring_enter(0, u32::MAX, 0, EnterFlags::WAIT_DELIVERED.bits());
+    if result < 0 {
+        Err(Errno::from_raw((-result) as i32).unwrap_or(Errno::EINVAL))
+    } else {
+        Ok(result as u32)
     }
 }

@@ -39,3 +39,29 @@ pub fn join(ring: &mut Ring, handle: i32) -> Result<(), Errno> {
 pub fn exit() -> ! {
     crate::syscall::exit_thread(0)
 }
+
+/// Like [`join`], on a shared ring as thread `me` (blocking without the
+/// ring's lock).
+pub fn join_shared(ring: &spin::Mutex<Ring>, handle: i32, me: u16) -> Result<(), Errno> {
+    crate::ring::call(
+        ring,
+        &Sqe {
+            fd: handle,
+            ..Sqe::new(Opcode::Wait)
+        },
+        me,
+    )
+    .map(|_| ())
+}
+
+/// Sleeps `ns` nanoseconds on a shared ring as thread `me`.
+pub fn sleep(ring: &spin::Mutex<Ring>, ns: u64, me: u16) {
+    let spec = abi::Timespec::from_ns(ns);
+    let sqe = Sqe {
+        addr: &spec as *const abi::Timespec as u64,
+        len: 1,
+        ..Sqe::new(Opcode::Timeout)
+    };
+    // The kernel reads the timespec when the op starts, inside the call.
+    let _ = crate::ring::call(ring, &sqe, me);
+}

@@ -26,7 +26,33 @@ extern "C" fn spin(_argument: u64, _index: u64) -> ! {
     }
 }
 
+static WORD: core::sync::atomic::AtomicU32 = core::sync::atomic::AtomicU32::new(0);
+
+extern "C" fn block(_argument: u64, index: u64) -> ! {
+    if let Ok(ring) = rt::ring::shared() {
+        let _ = rt::futex::wait(ring, &WORD, 0, index as u16);
+    }
+    rt::thread::exit()
+}
+
+/// Threads blocked on a futex when the process exits must not keep it
+/// alive: 64 block, then the process exits with 9.
+fn exit_with_blocked_threads() -> i32 {
+    let Ok(shared) = rt::ring::shared() else {
+        return 102;
+    };
+    for _ in 0..64 {
+        if rt::thread::spawn(&mut shared.lock(), block, 0).is_err() {
+            return 103;
+        }
+    }
+    9
+}
+
 fn main() -> i32 {
+    if rt::args().nth(1) == Some("futex") {
+        return exit_with_blocked_threads();
+    }
     let Ok(mut ring) = Ring::take() else {
         return 100;
     };

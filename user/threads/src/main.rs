@@ -1,0 +1,106 @@
+//! `threads [N]`: starts N threads (10,000 by default) that all block on
+//! one futex, reports what each blocked thread costs the kernel (MEM_STATS
+//! before and after), wakes them all, joins them, and shows the kernel's
+//! memory back at its baseline.
+#![no_std]
+#![no_main]
+
+extern crate freestanding;
+
+use core::fmt::Write;
+use core::sync::atomic::{AtomicU32, Ordering};
+use rt::Mutex;
+use rt::io::Writer;
+use rt::ring::Ring;
+
+rt::entry!(main);
+
+const MAX_THREADS: usize = 16_384;
+/// The main thread's index.
+const MAIN: u16 = 0;
+
+static GATE: AtomicU32 = AtomicU32::new(0);
+static HANDLES: Mutex<[i32; MAX_THREADS]> = Mutex::new([0; MAX_THREADS]);
+
+fn ring() -> &'static Mutex<Ring> {
+    rt::ring::shared().unwrap_or_else(|_| rt::exit(100))
+}
+
+extern "C" fn worker(_argument: u64, index: u64) -> ! {
+    while GATE.load(Ordering::Acquire) == 0 {
+        let _ = rt::futex::wait(ring(), &GATE, 0, index as u16);
+    }
+    rt::thread::exit()
+}
+
+fn say(args: core::fmt::Arguments<'_>) {
+    let _ = Writer(&mut ring().lock()).write_fmt(args);
+}
+
+fn main() -> i32 {
+    let count = rt::args()
+        .nth(1)
+        .and_then(|n| n.parse::<usize>().ok())
+        .unwrap_or(10_000)
+        .min(MAX_THREADS);
+    let shared = ring();
+    let stats = || rt::stats::mem(&mut shared.lock());
+    let Ok(before) = stats() else {
+        return 2;
+    };
+    for index in 0..count {
+        let handle = rt::thread::spawn(&mut shared.lock(), worker, 0);
+        match handle {
+            Ok(handle) => HANDLES.lock()[index] = handle,
+            Err(errno) => {
+                say(format_args!(
+                    "threads: thread {index} could not start: {errno}\n"
+                ));
+                GATE.store(1, Ordering::Release);
+                return 3;
+            }
+        }
+    }
+    // Wait until every one of them is parked in the kernel.
+    let blocked = loop {
+        let Ok(now) = stats() else {
+            return 4;
+        };
+        if now.parked_threads as usize >= count {
+            break now;
+        }
+        rt::thread::sleep(shared, 1_000_000, MAIN);
+    };
+    let heap = blocked
+        .heap_bytes_allocated
+        .saturating_sub(before.heap_bytes_allocated);
+    let frames = before.free_frames.saturating_sub(blocked.free_frames);
+    say(format_args!(
+        "threads: {count} threads blocked on one futex; kernel heap: {} bytes per blocked thread ({} bytes of Thread control block), no kernel stack\n",
+        heap / count as u64,
+        blocked.thread_struct_bytes
+    ));
+    say(format_args!(
+        "threads: user memory for them (16 KiB stacks and their page tables): {} KiB per thread\n",
+        frames * 4 / count as u64
+    ));
+    GATE.store(1, Ordering::Release);
+    if rt::futex::wake(shared, &GATE, u32::MAX, MAIN).is_err() {
+        return 5;
+    }
+    for index in 0..count {
+        let handle = HANDLES.lock()[index];
+        if rt::thread::join_shared(shared, handle, MAIN).is_err() {
+            return 6;
+        }
+    }
+    let Ok(after) = stats() else {
+        return 7;
+    };
+    say(format_args!(
+        "threads: all {count} woken and joined; kernel heap back to {} bytes above its baseline, {} threads left in the kernel (this one)\n",
+        after.heap_bytes_allocated as i64 - before.heap_bytes_allocated as i64,
+        after.live_threads
+    ));
+    0
+}
