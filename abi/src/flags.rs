@@ -78,6 +78,9 @@ bitflags! {
         /// delivered to the calling thread (an SQE whose `personality` names
         /// it); `ring_enter` then returns that result.  See [`crate::Sqe`].
         const WAIT_DELIVERED = 1 << 16;
+        /// This kernel's own: after submitting, give the CPU to other
+        /// threads (the caller goes to the back of the run queue).
+        const YIELD = 1 << 17;
     }
 }
 

@@ -74,6 +74,19 @@ impl HandleTable {
     /// Removes handle `number`, if it is there.
     pub fn remove(&mut self, number: i32) -> Option<Handle> {
         let index = usize::try_from(number).ok()?;
-        self.entries.get_mut(index)?.take()
+        let handle = self.entries.get_mut(index)?.take();
+        trim(&mut self.entries);
+        handle
+    }
+}
+
+/// Drops trailing empty slots and gives back spare room once a table is
+/// mostly empty.
+pub fn trim<T>(slots: &mut Vec<Option<T>>) {
+    while matches!(slots.last(), Some(None)) {
+        slots.pop();
+    }
+    if slots.capacity() > 16 && slots.len() < slots.capacity() / 4 {
+        slots.shrink_to(slots.len() * 2);
     }
 }

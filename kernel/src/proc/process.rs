@@ -97,6 +97,8 @@ pub struct Process {
     exiting_event: Event,
     /// Where the next kernel-provided thread stack goes.
     next_stack: AtomicU64,
+    /// Announces every thread end (WAIT on a thread handle listens).
+    pub thread_exits: Event,
     /// Futex waiters by user address (futexes are private to a process).
     pub futexes: Mutex<BTreeMap<u64, VecDeque<Arc<FutexWaiter>>>>,
 }
@@ -142,6 +144,7 @@ impl Process {
             exiting_event: Event::new(),
             next_stack: AtomicU64::new(THREAD_STACK_AREA),
             futexes: Mutex::new(BTreeMap::new()),
+            thread_exits: Event::new(),
         }
     }
 
@@ -177,8 +180,12 @@ impl Process {
     /// exiting status, or else `status` (the last thread's own).  The caller
     /// has switched its CPU to the kernel page table.
     pub fn thread_ended(&self, index: u32, status: ExitStatus) {
-        if let Some(slot) = self.threads.lock().get_mut(index as usize) {
-            *slot = None;
+        {
+            let mut threads = self.threads.lock();
+            if let Some(slot) = threads.get_mut(index as usize) {
+                *slot = None;
+            }
+            super::handles::trim(&mut threads);
         }
         if self.live_threads.fetch_sub(1, Ordering::AcqRel) == 1 {
             let status = self.exiting.lock().unwrap_or(status);

@@ -20,6 +20,8 @@ pub enum Outcome {
     Resume(i64),
     /// The thread waits for a result delivered to it (WAIT_DELIVERED).
     WaitDelivered,
+    /// The thread gives up its CPU, then gets `submitted` (YIELD).
+    Yield(i64),
     /// The thread waits for `min_complete` CQEs, then gets `submitted`.
     Wait {
         ring: Arc<Ring>,
@@ -75,6 +77,9 @@ pub fn enter(
 
     if flags.contains(EnterFlags::WAIT_DELIVERED) {
         return Outcome::WaitDelivered;
+    }
+    if flags.contains(EnterFlags::YIELD) {
+        return Outcome::Yield(submitted.into());
     }
     if flags.contains(EnterFlags::GETEVENTS)
         && (ring.completions_ready() as u64) < u64::from(min_complete)

@@ -14,17 +14,20 @@ use core::task::{Context, Poll};
 use executor::Event;
 use spin::Mutex;
 
-/// Set when the op must stop.
+/// Set when the op must stop.  A flag and the waiting task's waker: no
+/// event (a blocked op's footprint is mostly this machinery).
 #[derive(Default)]
 pub struct CancelToken {
     cancelled: AtomicBool,
-    changed: Event,
+    waker: Mutex<Option<core::task::Waker>>,
 }
 
 impl CancelToken {
     pub fn cancel(&self) {
         self.cancelled.store(true, Ordering::Release);
-        self.changed.wake_all();
+        if let Some(waker) = self.waker.lock().take() {
+            waker.wake();
+        }
     }
 
     pub fn is_cancelled(&self) -> bool {
@@ -35,9 +38,14 @@ impl CancelToken {
     /// (`None`, and `op` is dropped).
     pub async fn run<F: Future>(&self, op: F) -> Option<F::Output> {
         let mut op = core::pin::pin!(op);
-        let mut cancelled = core::pin::pin!(self.changed.wait_until(|| self.is_cancelled()));
         core::future::poll_fn(|cx: &mut Context<'_>| {
-            if let Poll::Ready(()) = cancelled.as_mut().poll(cx) {
+            if self.is_cancelled() {
+                return Poll::Ready(None);
+            }
+            *self.waker.lock() = Some(cx.waker().clone());
+            // A cancel between the check and the store either saw the waker
+            // or set the flag before this load.
+            if self.is_cancelled() {
                 return Poll::Ready(None);
             }
             op.as_mut().poll(cx).map(Some)
@@ -76,9 +84,11 @@ impl Inflight {
 
     /// Unregisters an op that has posted its CQE.
     pub fn end(&self, token: &Arc<CancelToken>) {
-        self.running
-            .lock()
-            .retain(|(_, entry)| !Arc::ptr_eq(entry, token));
+        {
+            let mut running = self.running.lock();
+            running.retain(|(_, entry)| !Arc::ptr_eq(entry, token));
+            shrink(&mut running);
+        }
         self.release();
     }
 
@@ -98,5 +108,13 @@ impl Inflight {
         self.idle
             .wait_until(|| self.count.load(Ordering::Acquire) == 0)
             .await;
+    }
+}
+
+/// Gives back a vector's spare room once it is mostly empty, so a burst
+/// (10,000 blocked ops) leaves nothing behind when it is over.
+pub fn shrink<T>(vector: &mut Vec<T>) {
+    if vector.capacity() > 16 && vector.len() < vector.capacity() / 4 {
+        vector.shrink_to(vector.len() * 2);
     }
 }

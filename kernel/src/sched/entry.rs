@@ -61,6 +61,14 @@ pub fn syscall(regs: UserRegisters) -> ! {
                     drop(process);
                     resume_with(thread, result as u64)
                 }
+                Outcome::Yield(result) => {
+                    drop(process);
+                    thread.state.lock().regs.rax = result as u64;
+                    let cpu = percpu::cpu_index();
+                    drop(thread::set_current(cpu, None));
+                    thread::make_runnable_on(thread, cpu);
+                    super::cpu_loop::restart()
+                }
                 Outcome::WaitDelivered => {
                     drop(process);
                     match thread.take_or_wait() {

@@ -16,7 +16,7 @@ use crate::proc::process::Process;
 use alloc::boxed::Box;
 use alloc::collections::VecDeque;
 use alloc::sync::Arc;
-use core::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use core::sync::atomic::{AtomicUsize, Ordering};
 use spin::Mutex;
 
 /// A thread's saved user state.
@@ -27,14 +27,13 @@ pub struct UserState {
 }
 
 pub struct Thread {
-    pub id: u64,
     /// The thread's index in its process (what results are delivered to).
     pub index: u32,
     pub process: Arc<Process>,
     pub state: Mutex<UserState>,
-    /// Set, with `ended_event` signalled, when the thread has ended.
+    /// Set when the thread has ended (the process's thread-end event
+    /// announces it: one event per process keeps the `Thread` small).
     ended: core::sync::atomic::AtomicBool,
-    ended_event: executor::Event,
     /// An op result on its way to this thread (see [`Thread::deliver`]).
     delivery: Mutex<Delivery>,
 }
@@ -64,13 +63,10 @@ impl Drop for Thread {
     }
 }
 
-static NEXT_ID: AtomicU64 = AtomicU64::new(1);
-
 impl Thread {
     pub fn new(process: Arc<Process>, regs: UserRegisters, index: u32) -> Arc<Self> {
         LIVE_THREADS.fetch_add(1, Ordering::Relaxed);
         Arc::new(Self {
-            id: NEXT_ID.fetch_add(1, Ordering::Relaxed),
             index,
             process,
             state: Mutex::new(UserState {
@@ -79,7 +75,6 @@ impl Thread {
                 resume: Resume::Iret,
             }),
             ended: core::sync::atomic::AtomicBool::new(false),
-            ended_event: executor::Event::new(),
             delivery: Mutex::new(Delivery::Empty),
         })
     }
@@ -133,12 +128,13 @@ impl Thread {
     /// Marks the thread ended and wakes whoever waits for it.
     pub fn mark_ended(&self) {
         self.ended.store(true, Ordering::Release);
-        self.ended_event.wake_all();
+        self.process.thread_exits.wake_all();
     }
 
     /// Waits until the thread has ended.
     pub async fn wait_ended(&self) {
-        self.ended_event
+        self.process
+            .thread_exits
             .wait_until(|| self.ended.load(Ordering::Acquire))
             .await;
     }

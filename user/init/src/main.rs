@@ -14,7 +14,7 @@ use rt::ring::Ring;
 rt::entry!(main);
 
 /// The demos: the program, its argv block, and what it shows.
-const DEMOS: [(&str, &[u8], &str); 7] = [
+const DEMOS: [(&str, &[u8], &str); 8] = [
     ("bin/hello", b"", "a WRITE through the ring"),
     (
         "bin/cat",
@@ -27,6 +27,11 @@ const DEMOS: [(&str, &[u8], &str); 7] = [
         "bin/pingpong",
         b"",
         "two processes bouncing messages with MSG_RING",
+    ),
+    (
+        "bin/threads",
+        b"",
+        "10,000 threads blocked on a futex, and what each costs the kernel",
     ),
     ("bin/true", b"", "a program that only exits"),
     (

@@ -6,10 +6,10 @@
 //! CQE is used, so any number of threads can wait at once.
 
 use crate::ring::Ring;
+use crate::sync::Mutex;
 use abi::file::{FUTEX_BITSET_MATCH_ANY, FUTEX2_PRIVATE, FUTEX2_SIZE_U32};
 use abi::{Errno, Opcode, Sqe};
 use core::sync::atomic::AtomicU32;
-use spin::Mutex;
 
 fn futex_sqe(opcode: Opcode, word: &AtomicU32, value: u64) -> Sqe {
     Sqe {

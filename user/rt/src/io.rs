@@ -1,8 +1,8 @@
 //! Console output through the ring: a WRITE to descriptor 1, waited for.
 
 use crate::ring::Ring;
+use crate::sync::Mutex;
 use abi::{Errno, Opcode, Sqe};
-use spin::Mutex;
 
 static RING: Mutex<Option<Ring>> = Mutex::new(None);
 

@@ -21,11 +21,12 @@ pub mod process;
 pub mod ring;
 mod start;
 pub mod stats;
+pub mod sync;
 pub mod syscall;
 pub mod thread;
 
-pub use spin::Mutex;
 pub use start::args;
+pub use sync::Mutex;
 pub use syscall::exit;
 
 /// Declares the program's entry point: `rt::entry!(main);` where

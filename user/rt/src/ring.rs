@@ -166,18 +166,18 @@ impl Ring {
     }
 }
 
-static SHARED: spin::Once<spin::Mutex<Ring>> = spin::Once::new();
+static SHARED: spin::Once<crate::sync::Mutex<Ring>> = spin::Once::new();
 
 /// The process's ring behind a lock, for programs whose threads share it.
 /// Takes the ring on first use (`EBUSY` if [`Ring::take`] had it already).
-pub fn shared() -> Result<&'static spin::Mutex<Ring>, Errno> {
-    SHARED.try_call_once(|| Ring::take().map(spin::Mutex::new))
+pub fn shared() -> Result<&'static crate::sync::Mutex<Ring>, Errno> {
+    SHARED.try_call_once(|| Ring::take().map(crate::sync::Mutex::new))
 }
 
 /// Runs `sqe` on a shared ring as thread `me` and waits for its result,
 /// which the kernel delivers to the thread (no CQE).  The lock is held only
 /// to queue the SQE, never while blocked.
-pub fn call(ring: &spin::Mutex<Ring>, sqe: &Sqe, me: u16) -> Result<u32, Errno> {
+pub fn call(ring: &crate::sync::Mutex<Ring>, sqe: &Sqe, me: u16) -> Result<u32, Errno> {
     let sqe = Sqe {
         personality: abi::deliver_to_thread(me),
         ..*sqe

@@ -42,7 +42,7 @@ pub fn exit() -> ! {
 
 /// Like [`join`], on a shared ring as thread `me` (blocking without the
 /// ring's lock).
-pub fn join_shared(ring: &spin::Mutex<Ring>, handle: i32, me: u16) -> Result<(), Errno> {
+pub fn join_shared(ring: &crate::sync::Mutex<Ring>, handle: i32, me: u16) -> Result<(), Errno> {
     crate::ring::call(
         ring,
         &Sqe {
@@ -55,7 +55,7 @@ pub fn join_shared(ring: &spin::Mutex<Ring>, handle: i32, me: u16) -> Result<(),
 }
 
 /// Sleeps `ns` nanoseconds on a shared ring as thread `me`.
-pub fn sleep(ring: &spin::Mutex<Ring>, ns: u64, me: u16) {
+pub fn sleep(ring: &crate::sync::Mutex<Ring>, ns: u64, me: u16) {
     let spec = abi::Timespec::from_ns(ns);
     let sqe = Sqe {
         addr: &spec as *const abi::Timespec as u64,

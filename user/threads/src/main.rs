@@ -48,6 +48,19 @@ fn main() -> i32 {
     let Ok(before) = stats() else {
         return 2;
     };
+    // Each thread needs a 16 KiB stack and a share of page tables from
+    // user memory: on a small machine, run as many as half the free memory
+    // allows, and say so.
+    let affordable = (before.free_frames as usize * 4096 / 2) / (20 * 1024);
+    let count = if count > affordable {
+        say(format_args!(
+            "threads: {} MiB free: running {affordable} threads instead of {count}\n",
+            before.free_frames / 256
+        ));
+        affordable
+    } else {
+        count
+    };
     for index in 0..count {
         let handle = rt::thread::spawn(&mut shared.lock(), worker, 0);
         match handle {
@@ -98,7 +111,7 @@ fn main() -> i32 {
         return 7;
     };
     say(format_args!(
-        "threads: all {count} woken and joined; kernel heap back to {} bytes above its baseline, {} threads left in the kernel (this one)\n",
+        "threads: all {count} woken and joined; kernel heap {} bytes from its baseline; {} thread(s) alive in all processes\n",
         after.heap_bytes_allocated as i64 - before.heap_bytes_allocated as i64,
         after.live_threads
     ));
