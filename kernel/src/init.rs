@@ -88,7 +88,7 @@ pub fn kmain(boot: &'static BootInfo) -> ! {
     }
     match options.init {
         Some(path) if crate::fs::initfs::get().is_some_and(|fs| fs.lookup(path).is_ok()) => {
-            run_init(path)
+            run_init(path, options.quick)
         }
         Some(path) => info!("init: {path} is not in the initfs; nothing to run"),
         None => info!("init: none asked for"),
@@ -98,11 +98,12 @@ pub fn kmain(boot: &'static BootInfo) -> ! {
 
 /// Runs the first program as a task on the BSP (which runs its CPU loop
 /// meanwhile), and powers off when it ends.
-fn run_init(path: &'static str) -> ! {
+fn run_init(path: &'static str, quick: bool) -> ! {
     let runtime = crate::sched::runtime().expect("init runs under the executors");
     runtime
         .spawn_on(0, async move {
-            match crate::proc::spawn::spawn(path, &[path]) {
+            let arguments: &[&str] = if quick { &[path, "quick"] } else { &[path] };
+            match crate::proc::spawn::spawn(path, arguments) {
                 Ok(process) => {
                     let status = process.wait().await;
                     info!("init: {path} ended: {status:?}");

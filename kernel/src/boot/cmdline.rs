@@ -11,6 +11,7 @@
 //! | `bench`           | run the kernel benchmarks and exit QEMU           |
 //! | `crash=KIND`      | deliberately fail: `page-fault`, `panic`, `invalid-opcode`, `stack-overflow` |
 //! | `init=PATH`       | the first program (default `bin/init`); `init=none` starts none |
+//! | `quick`           | tell the first program to keep its demos short (the test suite's boots) |
 
 use crate::log::Level;
 
@@ -42,6 +43,8 @@ pub struct Options<'a> {
     pub crash: Option<CrashKind>,
     /// The first program; `None` when `init=none`.
     pub init: Option<&'a str>,
+    /// Pass `quick` to the first program.
+    pub quick: bool,
 }
 
 impl Default for Options<'_> {
@@ -52,6 +55,7 @@ impl Default for Options<'_> {
             bench: false,
             crash: None,
             init: Some(DEFAULT_INIT),
+            quick: false,
         }
     }
 }
@@ -93,6 +97,7 @@ pub fn parse<'a>(line: &'a str, mut warn: impl FnMut(Warning<'a>)) -> Options<'a
                 }
             }
             ("crash", None) => ignore("crash needs a value"),
+            ("quick", None) => options.quick = true,
             ("init", Some("none")) => options.init = None,
             ("init", Some("")) | ("init", None) => ignore("init needs a path, or none"),
             ("init", Some(path)) => options.init = Some(path),
@@ -121,12 +126,14 @@ mod tests {
 
     #[test]
     fn known_options_parse() {
-        let (options, warnings) = parse_collect("loglevel=debug ktest=apic crash=page-fault bench");
+        let (options, warnings) =
+            parse_collect("loglevel=debug ktest=apic crash=page-fault bench quick");
         assert!(warnings.is_empty(), "{warnings:?}");
         assert_eq!(options.log_level, Level::Debug);
         assert_eq!(options.ktest, Some("apic"));
         assert_eq!(options.crash, Some(CrashKind::PageFault));
         assert!(options.bench);
+        assert!(options.quick);
     }
 
     #[test]

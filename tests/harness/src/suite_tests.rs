@@ -66,7 +66,7 @@ fn full_matrix() {
         (4, "512M", "ktest", &Expect::Ktest)
     );
     let big = case(&cases, "boot/smp8-4G");
-    assert_eq!((big.smp, big.mem, big.append), (8, "4G", ""));
+    assert_eq!((big.smp, big.mem, big.append), (8, "4G", "quick"));
     let small = case(&cases, "boot/smp1-128M");
     assert_eq!((small.smp, small.mem), (1, "128M"));
     let pit = case(&cases, "pit");
@@ -82,7 +82,7 @@ fn full_matrix() {
     let bad = case(&cases, "boot/bad-cmdline");
     assert_eq!(
         (bad.smp, bad.mem, bad.append),
-        (2, "256M", "bogus=1 loglevel=loud ktest-nonsense")
+        (2, "256M", "bogus=1 loglevel=loud ktest-nonsense quick")
     );
     assert_eq!(case(&cases, "crash/page-fault").append, "crash=page-fault");
     assert_eq!(case(&cases, "crash/panic").append, "crash=panic");
