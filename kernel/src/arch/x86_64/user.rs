@@ -234,6 +234,32 @@ extern "C" fn trap_entry_on_kernel_stack(vector: u64, error_code: u64, fault_add
     })
 }
 
+/// The FPU half of a return to ring 3, shared by the `sysretq` and `iretq`
+/// paths: with RSI pointing at a saved `FxArea`, restore it; with RSI null,
+/// load a clean state (FPU reset, every XMM register zeroed, the default
+/// MXCSR) so no kernel or other thread's data reaches the user.  Uses local
+/// labels 2 and 3 and eight bytes below RSP.
+macro_rules! restore_user_fpu {
+    () => {
+        concat!(
+            "test rsi, rsi\n",
+            "jz 2f\n",
+            "fxrstor64 [rsi]\n",
+            "jmp 3f\n",
+            "2:\n",
+            "fninit\n",
+            "pxor xmm0, xmm0\n pxor xmm1, xmm1\n pxor xmm2, xmm2\n pxor xmm3, xmm3\n",
+            "pxor xmm4, xmm4\n pxor xmm5, xmm5\n pxor xmm6, xmm6\n pxor xmm7, xmm7\n",
+            "pxor xmm8, xmm8\n pxor xmm9, xmm9\n pxor xmm10, xmm10\n pxor xmm11, xmm11\n",
+            "pxor xmm12, xmm12\n pxor xmm13, xmm13\n pxor xmm14, xmm14\n pxor xmm15, xmm15\n",
+            "push 0x1f80\n",
+            "ldmxcsr [rsp]\n",
+            "add rsp, 8\n",
+            "3:",
+        )
+    };
+}
+
 /// Runs user code: restores `regs` (and `fpu`, or a clean FPU state) and
 /// returns to ring 3.  `rflags` is sanitized; a non-canonical RIP or RSP
 /// forces the `iretq` path, where the fault is the user's.
@@ -250,20 +276,7 @@ pub fn enter_user(regs: &UserRegisters, fpu: Option<&FxArea>, resume: Resume) ->
         // Interrupts stay off until SYSRET loads the user's RFLAGS.
         unsafe {
             core::arch::asm!(
-                "test rsi, rsi",
-                "jz 2f",
-                "fxrstor64 [rsi]",
-                "jmp 3f",
-                "2:",
-                "fninit",
-                "pxor xmm0, xmm0", "pxor xmm1, xmm1", "pxor xmm2, xmm2", "pxor xmm3, xmm3",
-                "pxor xmm4, xmm4", "pxor xmm5, xmm5", "pxor xmm6, xmm6", "pxor xmm7, xmm7",
-                "pxor xmm8, xmm8", "pxor xmm9, xmm9", "pxor xmm10, xmm10", "pxor xmm11, xmm11",
-                "pxor xmm12, xmm12", "pxor xmm13, xmm13", "pxor xmm14, xmm14", "pxor xmm15, xmm15",
-                "push 0x1f80",
-                "ldmxcsr [rsp]",
-                "add rsp, 8",
-                "3:",
+                restore_user_fpu!(),
                 "mov rbx, [rdi + 8]",
                 "mov rbp, [rdi + 48]",
                 "mov r12, [rdi + 88]",
@@ -296,20 +309,7 @@ pub fn enter_user(regs: &UserRegisters, fpu: Option<&FxArea>, resume: Resume) ->
             "push [rdi + 136]",
             "push {user_code}",
             "push [rdi + 120]",
-            "test rsi, rsi",
-            "jz 2f",
-            "fxrstor64 [rsi]",
-            "jmp 3f",
-            "2:",
-            "fninit",
-            "pxor xmm0, xmm0", "pxor xmm1, xmm1", "pxor xmm2, xmm2", "pxor xmm3, xmm3",
-            "pxor xmm4, xmm4", "pxor xmm5, xmm5", "pxor xmm6, xmm6", "pxor xmm7, xmm7",
-            "pxor xmm8, xmm8", "pxor xmm9, xmm9", "pxor xmm10, xmm10", "pxor xmm11, xmm11",
-            "pxor xmm12, xmm12", "pxor xmm13, xmm13", "pxor xmm14, xmm14", "pxor xmm15, xmm15",
-            "push 0x1f80",
-            "ldmxcsr [rsp]",
-            "add rsp, 8",
-            "3:",
+            restore_user_fpu!(),
             "mov rax, [rdi + 0]",
             "mov rbx, [rdi + 8]",
             "mov rcx, [rdi + 16]",
