@@ -50,6 +50,32 @@ pub struct TrapFrame {
     pub ss: u64,
 }
 
+/// Pushes the fifteen general-purpose registers, R15 first, so that RAX
+/// ends lowest: the layout of the first fifteen words of `TrapFrame` and of
+/// `SyscallFrame::gprs`, shared by the trap and the syscall entries.
+macro_rules! push_gprs {
+    () => {
+        concat!(
+            "push %r15\n",
+            "push %r14\n",
+            "push %r13\n",
+            "push %r12\n",
+            "push %r11\n",
+            "push %r10\n",
+            "push %r9\n",
+            "push %r8\n",
+            "push %rbp\n",
+            "push %rdi\n",
+            "push %rsi\n",
+            "push %rdx\n",
+            "push %rcx\n",
+            "push %rbx\n",
+            "push %rax\n",
+        )
+    };
+}
+pub(super) use push_gprs;
+
 core::arch::global_asm!(
     r#"
     .section .text.trap, "ax", @progbits
@@ -76,21 +102,9 @@ trap_common:
     jz 1f
     swapgs
 1:
-    push %r15
-    push %r14
-    push %r13
-    push %r12
-    push %r11
-    push %r10
-    push %r9
-    push %r8
-    push %rbp
-    push %rdi
-    push %rsi
-    push %rdx
-    push %rcx
-    push %rbx
-    push %rax
+"#,
+    push_gprs!(),
+    r#"
     mov %rsp, %rdi
     sub $512, %rsp
     fxsave64 (%rsp)

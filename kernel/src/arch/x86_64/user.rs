@@ -93,21 +93,9 @@ syscall_entry:
     push %gs:{scratch}
     push %r11
     push %rcx
-    push %r15
-    push %r14
-    push %r13
-    push %r12
-    push %r11
-    push %r10
-    push %r9
-    push %r8
-    push %rbp
-    push %rdi
-    push %rsi
-    push %rdx
-    push %rcx
-    push %rbx
-    push %rax
+"#,
+    super::trap::push_gprs!(),
+    r#"
     mov %rsp, %rdi
     xor %ebp, %ebp
     cld
