@@ -177,9 +177,13 @@ pub fn next_runnable(cpu: usize) -> Option<Arc<Thread>> {
         return None;
     }
     let count = cpu_count();
-    let thread = RUNNABLE[cpu]
-        .lock()
-        .pop_front()
+    // Two statements, not one chain: a guard made inside a `let` lives to
+    // the statement's end, so `RUNNABLE[cpu].lock().pop_front().or_else(..)`
+    // would hold this CPU's queue while locking the others', and two CPUs
+    // stealing from each other would deadlock (seen at 8 CPUs).  At most
+    // one queue lock is held at a time.
+    let own = RUNNABLE[cpu].lock().pop_front();
+    let thread = own
         .or_else(|| (1..count).find_map(|step| RUNNABLE[(cpu + step) % count].lock().pop_back()))?;
     QUEUED.fetch_sub(1, Ordering::AcqRel);
     Some(thread)
