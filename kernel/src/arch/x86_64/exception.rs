@@ -99,7 +99,7 @@ fn report(frame: &TrapFrame) {
         ));
     }
     dump_registers(frame);
-    backtrace::print(frame.rip, frame.rbp);
+    backtrace::print(frame.rip, frame.gprs.rbp);
 }
 
 fn describe_page_fault(code: u64) {
@@ -134,22 +134,22 @@ fn dump_registers(f: &TrapFrame) {
     ));
     let rows = [
         [
-            ("RAX", f.rax),
-            ("RBX", f.rbx),
-            ("RCX", f.rcx),
-            ("RDX", f.rdx),
+            ("RAX", f.gprs.rax),
+            ("RBX", f.gprs.rbx),
+            ("RCX", f.gprs.rcx),
+            ("RDX", f.gprs.rdx),
         ],
         [
-            ("RSI", f.rsi),
-            ("RDI", f.rdi),
-            ("RBP", f.rbp),
-            ("R8 ", f.r8),
+            ("RSI", f.gprs.rsi),
+            ("RDI", f.gprs.rdi),
+            ("RBP", f.gprs.rbp),
+            ("R8 ", f.gprs.r8),
         ],
         [
-            ("R9 ", f.r9),
-            ("R10", f.r10),
-            ("R11", f.r11),
-            ("R12", f.r12),
+            ("R9 ", f.gprs.r9),
+            ("R10", f.gprs.r10),
+            ("R11", f.gprs.r11),
+            ("R12", f.gprs.r12),
         ],
     ];
     for row in rows {
@@ -160,6 +160,6 @@ fn dump_registers(f: &TrapFrame) {
     }
     out(format_args!(
         "  R13={:#018x}  R14={:#018x}  R15={:#018x}\n",
-        f.r13, f.r14, f.r15
+        f.gprs.r13, f.gprs.r14, f.gprs.r15
     ));
 }

@@ -22,10 +22,12 @@ pub const NMI: usize = 2;
 pub const DOUBLE_FAULT: usize = 8;
 pub const MACHINE_CHECK: usize = 18;
 
-/// The saved state of a trapped context, as `trap_common` lays it out.
+/// The fifteen general-purpose registers in the order `push_gprs!` leaves
+/// them on the stack (RAX lowest): the head of both `TrapFrame` and
+/// `user::SyscallFrame`.
 #[repr(C)]
 #[derive(Clone, Debug)]
-pub struct TrapFrame {
+pub struct Gprs {
     pub rax: u64,
     pub rbx: u64,
     pub rcx: u64,
@@ -41,6 +43,13 @@ pub struct TrapFrame {
     pub r13: u64,
     pub r14: u64,
     pub r15: u64,
+}
+
+/// The saved state of a trapped context, as `trap_common` lays it out.
+#[repr(C)]
+#[derive(Clone, Debug)]
+pub struct TrapFrame {
+    pub gprs: Gprs,
     pub vector: u64,
     pub error_code: u64,
     pub rip: u64,

@@ -18,7 +18,7 @@
 
 use super::gdt::{KERNEL_CODE, USER_CODE, USER_DATA};
 use super::percpu::{KERNEL_STACK_TOP_OFFSET, USER_RSP_SCRATCH_OFFSET};
-use super::trap::TrapFrame;
+use super::trap::{Gprs, TrapFrame};
 use x86_64::VirtAddr;
 use x86_64::registers::model_specific::{Efer, EferFlags, LStar, SFMask, Star};
 use x86_64::registers::rflags::RFlags;
@@ -48,6 +48,34 @@ pub struct UserRegisters {
     pub rflags: u64,
 }
 
+impl UserRegisters {
+    /// The registers an entry from user mode saved: its `Gprs` and the
+    /// RIP, RSP and RFLAGS the CPU gave it.  (The field names stay flat, not
+    /// a nested `Gprs`, because the rest of the kernel reads `regs.rax`.)
+    fn saved(g: &Gprs, rip: u64, rsp: u64, rflags: u64) -> Self {
+        Self {
+            rax: g.rax,
+            rbx: g.rbx,
+            rcx: g.rcx,
+            rdx: g.rdx,
+            rsi: g.rsi,
+            rdi: g.rdi,
+            rbp: g.rbp,
+            r8: g.r8,
+            r9: g.r9,
+            r10: g.r10,
+            r11: g.r11,
+            r12: g.r12,
+            r13: g.r13,
+            r14: g.r14,
+            r15: g.r15,
+            rip,
+            rsp,
+            rflags,
+        }
+    }
+}
+
 /// The 512-byte FXSAVE image of the FPU/SSE state.
 #[repr(C, align(16))]
 #[derive(Clone)]
@@ -66,7 +94,7 @@ pub enum Resume {
 /// The frame `syscall_entry` pushes on the kernel stack.
 #[repr(C)]
 pub struct SyscallFrame {
-    pub gprs: [u64; 15],
+    pub gprs: Gprs,
     pub rip: u64,
     pub rflags: u64,
     pub rsp: u64,
@@ -113,28 +141,12 @@ unsafe extern "C" {
 }
 
 extern "C" fn syscall_from_user(frame: &SyscallFrame) -> ! {
-    let g = &frame.gprs;
-    let regs = UserRegisters {
-        rax: g[0],
-        rbx: g[1],
-        rcx: g[2],
-        rdx: g[3],
-        rsi: g[4],
-        rdi: g[5],
-        rbp: g[6],
-        r8: g[7],
-        r9: g[8],
-        r10: g[9],
-        r11: g[10],
-        r12: g[11],
-        r13: g[12],
-        r14: g[13],
-        r15: g[14],
-        rip: frame.rip,
-        rsp: frame.rsp,
-        rflags: frame.rflags,
-    };
-    crate::sched::entry::syscall(regs)
+    crate::sched::entry::syscall(UserRegisters::saved(
+        &frame.gprs,
+        frame.rip,
+        frame.rsp,
+        frame.rflags,
+    ))
 }
 
 /// Turns on SYSCALL/SYSRET on this CPU.
@@ -165,26 +177,7 @@ pub fn init_cpu() {
 /// into the current thread, leave the IST stack, and let the scheduler
 /// decide.  `frame` sits on the IST stack with the fxsave area below it.
 pub fn trap_from_user(frame: &TrapFrame) -> ! {
-    let regs = UserRegisters {
-        rax: frame.rax,
-        rbx: frame.rbx,
-        rcx: frame.rcx,
-        rdx: frame.rdx,
-        rsi: frame.rsi,
-        rdi: frame.rdi,
-        rbp: frame.rbp,
-        r8: frame.r8,
-        r9: frame.r9,
-        r10: frame.r10,
-        r11: frame.r11,
-        r12: frame.r12,
-        r13: frame.r13,
-        r14: frame.r14,
-        r15: frame.r15,
-        rip: frame.rip,
-        rsp: frame.rsp,
-        rflags: frame.rflags,
-    };
+    let regs = UserRegisters::saved(&frame.gprs, frame.rip, frame.rsp, frame.rflags);
     // SAFETY: `trap_common` put the 512-byte fxsave image right below the
     // frame, 16-byte aligned.
     let fpu = unsafe { &*((frame as *const TrapFrame as *const u8).sub(512) as *const FxArea) };
