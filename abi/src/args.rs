@@ -47,9 +47,74 @@ impl Timespec {
     }
 }
 
+/// What `PROCESS_SPAWN` reads at `addr3` when it is not 0: which of the
+/// caller's handles the child gets as its standard input, output and error
+/// (handles 0, 1 and 2).  With `addr3` = 0 the child gets the caller's own
+/// 0, 1 and 2.  A handle may be named more than once.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub struct SpawnStdio {
+    /// The caller's handles for the child's 0, 1 and 2, in that order.
+    pub handles: [i32; 3],
+    /// Must be zero.
+    pub reserved: i32,
+}
+
+const _: () = {
+    assert!(size_of::<SpawnStdio>() == 16);
+    assert!(offset_of!(SpawnStdio, reserved) == 12);
+};
+
+impl SpawnStdio {
+    pub const BYTES: usize = size_of::<Self>();
+
+    /// The block as it lies in memory (little-endian).
+    pub fn to_bytes(self) -> [u8; Self::BYTES] {
+        let mut bytes = [0u8; Self::BYTES];
+        let words = [
+            self.handles[0],
+            self.handles[1],
+            self.handles[2],
+            self.reserved,
+        ];
+        for (chunk, word) in bytes.chunks_exact_mut(4).zip(words) {
+            chunk.copy_from_slice(&word.to_le_bytes());
+        }
+        bytes
+    }
+
+    /// The block from its bytes.
+    pub fn from_bytes(bytes: [u8; Self::BYTES]) -> Self {
+        let word = |index: usize| {
+            i32::from_le_bytes([
+                bytes[4 * index],
+                bytes[4 * index + 1],
+                bytes[4 * index + 2],
+                bytes[4 * index + 3],
+            ])
+        };
+        Self {
+            handles: [word(0), word(1), word(2)],
+            reserved: word(3),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn spawn_stdio_round_trips_through_its_bytes() {
+        let block = SpawnStdio {
+            handles: [5, -1, 2],
+            reserved: 7,
+        };
+        let bytes = block.to_bytes();
+        assert_eq!(&bytes[..4], &5i32.to_le_bytes());
+        assert_eq!(&bytes[4..8], &(-1i32).to_le_bytes());
+        assert_eq!(SpawnStdio::from_bytes(bytes), block);
+    }
 
     #[test]
     fn nanoseconds_round_trip_and_bad_values_are_refused() {

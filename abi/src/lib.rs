@@ -9,7 +9,7 @@
 //! - [`ring`]: the shared mapping's layout and the atomic accessors both
 //!   sides build their queues on;
 //! - [`Errno`] / [`RawErrno`]: Linux errno values, the one error type;
-//! - [`Timespec`]: argument blocks SQEs point at.
+//! - [`Timespec`], [`SpawnStdio`]: argument blocks SQEs point at.
 //!
 //! Everything except [`ring::RawRing`] is plain data with a fixed layout and
 //! no `unsafe`, so it builds and tests on the host.
@@ -26,7 +26,7 @@ pub mod ring;
 mod sqe;
 mod syscall;
 
-pub use args::Timespec;
+pub use args::{SpawnStdio, Timespec};
 pub use cqe::Cqe;
 pub use errno::{Errno, RawErrno};
 pub use flags::{

@@ -31,7 +31,7 @@
 //! | `MUNMAP` *P* | 129 | | | page-aligned address | bytes | 0 | | 0 |
 //! | `MPROTECT` *P* | 130 | | | page-aligned address | bytes | `ProtFlags` | | 0 |
 //! | `THREAD_SPAWN` *P* | 131 | | stack top (16-aligned, in a `MAP_STACK` region) | entry point | | 0 | `addr3` = argument, passed in `rdi` | thread handle |
-//! | `PROCESS_SPAWN` *P* | 132 | | argv block: NUL-terminated strings back to back | executable path (not NUL-terminated) | path bytes | argv block bytes | | child handle |
+//! | `PROCESS_SPAWN` *P* | 132 | | argv block: NUL-terminated strings back to back | executable path (not NUL-terminated) | path bytes | argv block bytes | `addr3` = `*const SpawnStdio` (0: the caller's 0, 1, 2) | child handle |
 //! | `WAIT` *P* | 133 | child handle | | | | 0 | | Linux wait status: `(code & 0xff) << 8` on exit, the fault's signal number (`SIGSEGV` 11, ...) if killed |
 //! | `VM_QUERY` *P* | 134 | | | output buffer | buffer bytes | 0 | | bytes written: the caller's region records (format fixed with the op) |
 //! | `MEM_STATS` *P* | 135 | | | output buffer | buffer bytes | 0 | | bytes written: resident, dirty-private, pinned bytes, ... |

@@ -3,7 +3,8 @@
 //! otherwise it runs as a task on the executor and posts when it finishes.
 //!
 //! - `nop`: NOP;
-//! - `rw`: READ and WRITE (the console today);
+//! - `rw`: READ and WRITE on the console, initfs files and pipes;
+//! - `pipe`: PIPE;
 //! - `process`: PROCESS_SPAWN, WAIT and MSG_RING;
 //! - `thread`: THREAD_SPAWN;
 //! - `futex`: FUTEX_WAIT and FUTEX_WAKE;
@@ -22,6 +23,7 @@
 mod fs;
 mod futex;
 mod nop;
+mod pipe;
 mod process;
 mod rw;
 pub mod stats;
@@ -89,6 +91,7 @@ pub fn start_op(opcode: Opcode, sqe: &Sqe, context: &Context) -> Started {
         Opcode::FutexWait => futex::wait(sqe, context),
         Opcode::FutexWake => futex::wake(sqe, context),
         Opcode::MemStats => stats::start(sqe, context),
+        Opcode::Pipe => pipe::start(sqe, context),
         _ => Started::Done(Errno::EOPNOTSUPP.as_res()),
     }
 }
@@ -137,15 +140,35 @@ mod ktests {
         }
     );
 
+    /// Runs a test program that exits with the number of its checks that
+    /// failed.
+    async fn checks_pass(path: &str) -> Result<(), alloc::string::String> {
+        match run(path).await? {
+            ExitStatus::Exited(0) => Ok(()),
+            ExitStatus::Exited(failed) => Err(alloc::format!(
+                "{path}: {failed} checks failed (see its output)"
+            )),
+            other => Err(alloc::format!("{path} ended with {other:?}")),
+        }
+    }
+
+    crate::ktest!(
+        async fn pipetest_passes_every_check() {
+            checks_pass("bin/pipetest").await
+        }
+    );
+
+    crate::ktest!(
+        async fn spawn_tree_statuses_add_up() {
+            let process = spawn("bin/spawn", &["spawn", "3"]).map_err(|e| alloc::format!("{e}"))?;
+            crate::ensure_eq!(process.wait().await, ExitStatus::Exited(0));
+            Ok(())
+        }
+    );
+
     crate::ktest!(
         async fn ringtest_passes_every_check() {
-            match run("bin/ringtest").await? {
-                ExitStatus::Exited(0) => Ok(()),
-                ExitStatus::Exited(failed) => Err(alloc::format!(
-                    "ringtest: {failed} checks failed (see its output)"
-                )),
-                other => Err(alloc::format!("ringtest ended with {other:?}")),
-            }
+            checks_pass("bin/ringtest").await
         }
     );
 }

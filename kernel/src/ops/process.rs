@@ -2,7 +2,9 @@
 //!
 //! - PROCESS_SPAWN: `addr`/`len` name the path, `off`/`op_flags` an argv
 //!   block (NUL-terminated strings back to back; empty: argv is the path).
-//!   `res` is a handle to the child.
+//!   `addr3` is 0 (the child gets the caller's handles 0, 1 and 2) or a
+//!   `SpawnStdio` naming the caller's handles for them.  `res` is a
+//!   handle to the child.
 //! - WAIT: `fd` is a child handle; resolves when the child ends, with the
 //!   Linux wait status, and releases the handle.
 //! - MSG_RING: `fd` is a child handle or a ring handle (a spawned process
@@ -11,9 +13,9 @@
 
 use super::{Context, OpFuture, Started};
 use crate::mm::pin::{Access, PinnedBuffer};
-use crate::proc::handles::Handle;
+use crate::proc::handles::{Handle, STDIO};
 use crate::proc::spawn::{self, MAX_ARGUMENT_BYTES};
-use abi::{Errno, Sqe};
+use abi::{Errno, SpawnStdio, Sqe};
 use alloc::boxed::Box;
 use alloc::string::String;
 use alloc::vec::Vec;
@@ -32,7 +34,7 @@ fn read_user(context: &Context, addr: u64, len: u64) -> Result<Vec<u8>, Errno> {
 
 pub fn spawn(sqe: &Sqe, context: &Context) -> Started {
     let result = (|| {
-        if sqe.fd != 0 || sqe.ioprio != 0 || sqe.addr3 != 0 {
+        if sqe.fd != 0 || sqe.ioprio != 0 {
             return Err(Errno::EINVAL);
         }
         if sqe.len == 0 || sqe.len > MAX_PATH_BYTES {
@@ -55,8 +57,9 @@ pub fn spawn(sqe: &Sqe, context: &Context) -> Started {
         } else {
             arguments.push(&path);
         }
+        let stdio = stdio(context, sqe.addr3)?;
         // The child can answer its parent: MSG_RING to handle 3.
-        let child = spawn::spawn_child(&path, &arguments, context.process.ring(0))?;
+        let child = spawn::spawn_child(&path, &arguments, context.process.ring(0), stdio)?;
         let handle = context
             .process
             .handles
@@ -65,6 +68,35 @@ pub fn spawn(sqe: &Sqe, context: &Context) -> Started {
         Ok(handle as u32)
     })();
     result.into()
+}
+
+/// The child's handles 0, 1 and 2: the caller's handles that the
+/// [`SpawnStdio`] at `addr` names, or the caller's own 0, 1 and 2 when
+/// `addr` is 0.  Only streams pass (the console, files and pipe ends):
+/// `EBADF` for a missing handle or any other kind.
+fn stdio(context: &Context, addr: u64) -> Result<[Handle; STDIO], Errno> {
+    let numbers = if addr == 0 {
+        [0, 1, 2]
+    } else {
+        let bytes = read_user(context, addr, SpawnStdio::BYTES as u64)?;
+        let block = SpawnStdio::from_bytes(bytes.try_into().map_err(|_| Errno::EFAULT)?);
+        if block.reserved != 0 {
+            return Err(Errno::EINVAL);
+        }
+        block.handles
+    };
+    let handles = context.process.handles.lock();
+    let mut stdio = [Handle::Console, Handle::Console, Handle::Console];
+    for (slot, number) in stdio.iter_mut().zip(numbers) {
+        *slot = match handles.get(number)? {
+            handle @ (Handle::Console
+            | Handle::File(_)
+            | Handle::PipeRead(_)
+            | Handle::PipeWrite(_)) => handle,
+            Handle::Child(_) | Handle::Ring(_) | Handle::Thread(_) => return Err(Errno::EBADF),
+        };
+    }
+    Ok(stdio)
 }
 
 pub fn wait(sqe: &Sqe, context: &Context) -> Started {
@@ -91,7 +123,7 @@ pub fn wait(sqe: &Sqe, context: &Context) -> Started {
             parent.handles.lock().remove(number);
             0
         }),
-        Ok(Handle::File(_) | Handle::Ring(_)) => return Started::Done(Errno::ECHILD.as_res()),
+        Ok(_) => return Started::Done(Errno::ECHILD.as_res()),
         Err(errno) => return Started::Done(errno.as_res()),
     };
     Started::Running(future)
@@ -105,7 +137,7 @@ pub fn msg_ring(sqe: &Sqe, context: &Context) -> Started {
         let target = match context.process.handles.lock().get(sqe.fd)? {
             Handle::Ring(ring) => ring,
             Handle::Child(child) => child.ring(0).ok_or(Errno::EBADF)?,
-            Handle::File(_) | Handle::Thread(_) => return Err(Errno::EBADF),
+            _ => return Err(Errno::EBADF),
         };
         let res = i32::try_from(sqe.len).map_err(|_| Errno::EINVAL)?;
         target.post(abi::Cqe::new(sqe.off, res, abi::CqeFlags::empty()));

@@ -1,17 +1,27 @@
-//! READ and WRITE.  Descriptors 0 (input: not wired yet, so a read
-//! answers `EAGAIN`), 1 and 2 (output) are the console; higher ones are
-//! handles, and READ reads open initfs files.  The buffer is pinned
-//! (`mm::pin`) for the operation's life and copied through the direct map.
+//! READ and WRITE on what a handle names:
+//!
+//! | handle | READ | WRITE |
+//! |---|---|---|
+//! | console | waits for a typed line (`fs::console`) | prints |
+//! | initfs file | copies at `off`, or at the file's position when `off` is -1 | `EBADF` |
+//! | pipe read end | waits for bytes; 0 at end of file | `EBADF` |
+//! | pipe write end | `EBADF` | waits for room until all is written; `EPIPE` without readers |
+//! | anything else | `EBADF` | `EBADF` |
+//!
+//! The console and pipes cannot seek: `off` must be 0 or -1 (`ESPIPE`).
+//! The buffer is pinned (`mm::pin`) when the SQE is taken, held by the
+//! op's future until its CQE, and copied through the direct map.
 
-use super::{Context, Started};
+use super::{Context, OpFuture, Started};
 use crate::mm::pin::{Access, MAX_PINNED_BYTES, PinnedBuffer};
 use crate::proc::handles::{Handle, OpenFile};
 use abi::{Errno, Sqe};
+use alloc::boxed::Box;
 
 /// `off` for "the current position" (io_uring's -1).
 const CURRENT_POSITION: u64 = u64::MAX;
 
-fn check_common(sqe: &Sqe) -> Result<(), Errno> {
+fn check_fields(sqe: &Sqe) -> Result<(), Errno> {
     if sqe.ioprio != 0
         || sqe.op_flags != 0
         || sqe.addr3 != 0
@@ -20,60 +30,96 @@ fn check_common(sqe: &Sqe) -> Result<(), Errno> {
     {
         return Err(Errno::EINVAL);
     }
-    // The console cannot seek.
+    Ok(())
+}
+
+/// Streams (the console, pipes) have no position.
+fn check_stream(sqe: &Sqe) -> Result<(), Errno> {
     if sqe.off != 0 && sqe.off != CURRENT_POSITION {
         return Err(Errno::ESPIPE);
     }
     Ok(())
 }
 
+/// Pins the SQE's buffer (at most [`MAX_PINNED_BYTES`] of it).
+fn pin(sqe: &Sqe, context: &Context, access: Access) -> Result<PinnedBuffer, Errno> {
+    let len = u64::from(sqe.len).min(MAX_PINNED_BYTES);
+    context
+        .process
+        .with_space(|space| PinnedBuffer::new(space, sqe.addr, len, access))
+        .ok_or(Errno::ESRCH)?
+}
+
+fn handle(sqe: &Sqe, context: &Context) -> Result<Handle, Errno> {
+    check_fields(sqe)?;
+    context.process.handles.lock().get(sqe.fd)
+}
+
+fn done(result: Result<usize, Errno>) -> Started {
+    result.map(|count| count as u32).into()
+}
+
 pub fn write(sqe: &Sqe, context: &Context) -> Started {
-    let result = (|| {
-        check_common(sqe)?;
-        if sqe.fd != 1 && sqe.fd != 2 {
-            return Err(Errno::EBADF);
+    let result = (|| match handle(sqe, context)? {
+        Handle::Console => {
+            check_stream(sqe)?;
+            let bytes = pin(sqe, context, Access::Read)?.read_all();
+            crate::arch::serial::write_bytes(&bytes);
+            Ok(Started::Done(bytes.len() as i32))
         }
-        let len = u64::from(sqe.len).min(MAX_PINNED_BYTES);
-        let bytes = context
-            .process
-            .with_space(|space| {
-                PinnedBuffer::new(space, sqe.addr, len, Access::Read)
-                    .map(|buffer| buffer.read_all())
-            })
-            .ok_or(Errno::ESRCH)??;
-        crate::arch::serial::write_bytes(&bytes);
-        Ok(bytes.len() as u32)
+        Handle::PipeWrite(end) => {
+            check_stream(sqe)?;
+            let buffer = pin(sqe, context, Access::Read)?;
+            let future: OpFuture = Box::pin(async move {
+                // The buffer stays pinned until the CQE, as every SQE's.
+                let bytes = buffer.read_all();
+                let result = end.write(&bytes).await;
+                drop(buffer);
+                match result {
+                    Ok(count) => count as i32,
+                    Err(errno) => errno.as_res(),
+                }
+            });
+            Ok(Started::Running(future))
+        }
+        _ => Err(Errno::EBADF),
     })();
-    result.into()
+    result.unwrap_or_else(|errno| Started::Done(errno.as_res()))
 }
 
 pub fn read(sqe: &Sqe, context: &Context) -> Started {
-    let result: Result<u32, Errno> = (|| {
-        if sqe.ioprio != 0
-            || sqe.op_flags != 0
-            || sqe.addr3 != 0
-            || sqe.buf_index != 0
-            || sqe.splice_fd_in != 0
-        {
-            return Err(Errno::EINVAL);
+    let result = (|| match handle(sqe, context)? {
+        Handle::File(file) => Ok(done(read_file(&file, sqe, context))),
+        Handle::Console => {
+            check_stream(sqe)?;
+            let buffer = pin(sqe, context, Access::Write)?;
+            let future: OpFuture = Box::pin(async move {
+                let line = crate::fs::console::read(buffer.len()).await;
+                buffer.write_from(&line) as i32
+            });
+            Ok(Started::Running(future))
         }
-        match sqe.fd {
-            // Serial input arrives with the interactive shell; until then
-            // a console read says so instead of hanging.
-            0 => Err(Errno::EAGAIN),
-            1 | 2 => Err(Errno::EBADF),
-            fd => match context.process.handles.lock().get(fd)? {
-                Handle::File(file) => read_file(&file, sqe, context),
-                Handle::Child(_) | Handle::Ring(_) | Handle::Thread(_) => Err(Errno::EBADF),
-            },
+        Handle::PipeRead(end) => {
+            check_stream(sqe)?;
+            let buffer = pin(sqe, context, Access::Write)?;
+            // Bytes already there: done now, no task.
+            if let crate::fs::pipe::Attempt::Done(bytes) = end.pipe().try_read(buffer.len()) {
+                return Ok(Started::Done(buffer.write_from(&bytes) as i32));
+            }
+            let future: OpFuture = Box::pin(async move {
+                let bytes = end.read(buffer.len()).await;
+                buffer.write_from(&bytes) as i32
+            });
+            Ok(Started::Running(future))
         }
+        _ => Err(Errno::EBADF),
     })();
-    result.into()
+    result.unwrap_or_else(|errno| Started::Done(errno.as_res()))
 }
 
 /// Copies from an open initfs file into the user buffer: at `off`, or at
 /// the file's position (advancing it) when `off` is -1.
-fn read_file(file: &OpenFile, sqe: &Sqe, context: &Context) -> Result<u32, Errno> {
+fn read_file(file: &OpenFile, sqe: &Sqe, context: &Context) -> Result<usize, Errno> {
     if file.entry.kind == crate::fs::EntryKind::Directory {
         return Err(Errno::EISDIR);
     }
@@ -85,21 +131,11 @@ fn read_file(file: &OpenFile, sqe: &Sqe, context: &Context) -> Result<u32, Errno
     };
     let data = file.entry.data;
     let from = usize::try_from(start).unwrap_or(usize::MAX).min(data.len());
-    let len = (u64::from(sqe.len).min(MAX_PINNED_BYTES) as usize).min(data.len() - from);
-    let copied = context
-        .process
-        .with_space(|space| {
-            PinnedBuffer::new(
-                space,
-                sqe.addr,
-                u64::from(sqe.len).min(MAX_PINNED_BYTES),
-                Access::Write,
-            )
-            .map(|buffer| buffer.write_from(&data[from..from + len]))
-        })
-        .ok_or(Errno::ESRCH)??;
+    let buffer = pin(sqe, context, Access::Write)?;
+    let len = buffer.len().min(data.len() - from);
+    let copied = buffer.write_from(&data[from..from + len]);
     if sqe.off == CURRENT_POSITION {
         *position = (from + copied) as u64;
     }
-    Ok(copied as u32)
+    Ok(copied)
 }

@@ -1,7 +1,8 @@
 //! A process's handle table: small integers naming kernel objects (the
-//! children it spawned, which `WAIT` reaps, and open files).  The lowest
-//! free number is reused first, as with file descriptors.  Numbers 0, 1 and
-//! 2 are the console and never hold a handle.
+//! console, open files, pipe ends, the children it spawned, which `WAIT`
+//! reaps, its threads and other rings).  The lowest free number is used
+//! first, as with file descriptors.  0, 1 and 2 are standard input, output
+//! and error: the console, or what the parent passed at spawn.
 
 use super::process::Process;
 use abi::Errno;
@@ -13,6 +14,12 @@ pub const MAX_HANDLES: usize = 1 << 16;
 
 #[derive(Clone)]
 pub enum Handle {
+    /// The serial console: READ gets typed lines, WRITE prints.
+    Console,
+    /// The read end of a pipe.
+    PipeRead(Arc<crate::fs::pipe::ReadEnd>),
+    /// The write end of a pipe.
+    PipeWrite(Arc<crate::fs::pipe::WriteEnd>),
     Child(Arc<Process>),
     File(Arc<OpenFile>),
     /// Another process's ring (a spawned process gets its parent's as
@@ -31,8 +38,8 @@ pub struct OpenFile {
     pub position: spin::Mutex<u64>,
 }
 
-/// The first number a handle gets (0 to 2 are the console).
-const FIRST: usize = 3;
+/// Standard input, output and error.
+pub const STDIO: usize = 3;
 
 #[derive(Default)]
 pub struct HandleTable {
@@ -40,13 +47,17 @@ pub struct HandleTable {
 }
 
 impl HandleTable {
+    /// A table holding only `stdio` as handles 0, 1 and 2.
+    pub fn with_stdio(stdio: [Handle; STDIO]) -> Self {
+        Self {
+            entries: stdio.into_iter().map(Some).collect(),
+        }
+    }
+
     /// Stores `handle` under the lowest free number.  `EMFILE` when full.
     pub fn insert(&mut self, handle: Handle) -> Result<i32, Errno> {
-        if self.entries.len() < FIRST {
-            self.entries.resize(FIRST, None);
-        }
-        let index = match self.entries.iter().skip(FIRST).position(Option::is_none) {
-            Some(index) => FIRST + index,
+        let index = match self.entries.iter().position(Option::is_none) {
+            Some(index) => index,
             None if self.entries.len() < MAX_HANDLES => {
                 self.entries.push(None);
                 self.entries.len() - 1

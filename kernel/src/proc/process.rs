@@ -129,7 +129,14 @@ pub const MAX_THREADS: usize = 1 << 16;
 static NEXT_PID: AtomicU64 = AtomicU64::new(1);
 
 impl Process {
-    pub fn new(name: String, space: Space, ring: Arc<Ring>) -> Self {
+    /// A process with `handles` (its standard input, output and error at
+    /// least) and no thread yet.
+    pub fn new(
+        name: String,
+        space: Space,
+        ring: Arc<Ring>,
+        handles: super::handles::HandleTable,
+    ) -> Self {
         Self {
             pid: NEXT_PID.fetch_add(1, Ordering::Relaxed),
             name,
@@ -137,7 +144,7 @@ impl Process {
             ring,
             status: Mutex::new(None),
             exited: Event::new(),
-            handles: Mutex::new(super::handles::HandleTable::default()),
+            handles: Mutex::new(handles),
             threads: Mutex::new(Vec::new()),
             live_threads: AtomicUsize::new(0),
             exiting: Mutex::new(None),
@@ -179,7 +186,7 @@ impl Process {
     /// Removes an ended thread; the last one ends the process with the
     /// exiting status, or else `status` (the last thread's own).  The caller
     /// has switched its CPU to the kernel page table.
-    pub fn thread_ended(&self, index: u32, status: ExitStatus) {
+    pub fn thread_ended(self: &Arc<Self>, index: u32, status: ExitStatus) {
         {
             let mut threads = self.threads.lock();
             if let Some(slot) = threads.get_mut(index as usize) {
@@ -251,13 +258,33 @@ impl Process {
         }
     }
 
-    /// Records how the process ended, frees its address space (no thread
-    /// of it runs any more) and wakes the waiters.
-    fn finish(&self, status: ExitStatus) {
+    /// Frees the address space (no thread of it runs any more) and the
+    /// handles, cancels the ops still running, and once they are gone
+    /// records how the process ended and wakes the waiters.  So when WAIT
+    /// returns, nothing the process held is held any more: no pipe end, no
+    /// pinned buffer, no timer.
+    fn finish(self: &Arc<Self>, status: ExitStatus) {
+        // Each op posts -ECANCELED and drops what it held, on its task.
+        self.ring.inflight.close();
         drop(self.space.lock().take());
         // Taken out first: dropping handles may drop other processes.
         let handles = core::mem::take(&mut *self.handles.lock());
         drop(handles);
+        if self.ring.inflight.is_idle() {
+            self.publish_status(status);
+            return;
+        }
+        let process = self.clone();
+        let runtime = crate::sched::runtime().expect("processes run under the executors");
+        runtime
+            .spawn(async move {
+                process.ring.inflight.drained().await;
+                process.publish_status(status);
+            })
+            .detach();
+    }
+
+    fn publish_status(&self, status: ExitStatus) {
         let first = {
             let mut slot = self.status.lock();
             let first = slot.is_none();

@@ -16,7 +16,7 @@ use super::elf;
 use super::process::Process;
 use crate::arch::user::UserRegisters;
 use crate::mm::space::{Protection, Space};
-use crate::proc::handles::{Handle, PARENT_RING};
+use crate::proc::handles::{Handle, HandleTable, PARENT_RING, STDIO};
 use crate::ring::Ring;
 use crate::sched::thread::{self, Thread};
 use abi::Errno;
@@ -35,17 +35,25 @@ pub const RING_ADDR: u64 = 0x0000_7ff0_0000_0000;
 /// SQ entries of a process's ring.
 pub const RING_SQ_ENTRIES: u32 = 64;
 
-/// Starts `path` with `arguments` (argv, argv[0] included).
+/// Starts `path` with `arguments` (argv, argv[0] included), its standard
+/// input, output and error on the console.
 pub fn spawn(path: &str, arguments: &[&str]) -> Result<Arc<Process>, Errno> {
-    spawn_child(path, arguments, None)
+    spawn_child(
+        path,
+        arguments,
+        None,
+        [Handle::Console, Handle::Console, Handle::Console],
+    )
 }
 
-/// Like [`spawn`], for a process started by another: the child finds
-/// `parent_ring` as handle 3 ([`PARENT_RING`]) from its first instruction.
+/// Like [`spawn`], for a process started by another: the child gets
+/// `stdio` as handles 0, 1 and 2, and finds `parent_ring` as handle 3
+/// ([`PARENT_RING`]) from its first instruction.
 pub fn spawn_child(
     path: &str,
     arguments: &[&str],
     parent_ring: Option<Arc<Ring>>,
+    stdio: [Handle; STDIO],
 ) -> Result<Arc<Process>, Errno> {
     let archive = crate::fs::initfs::get().ok_or(Errno::ENOENT)?;
     let file = archive.lookup(path).map_err(|error| error.errno())?;
@@ -83,7 +91,12 @@ pub fn spawn_child(
     space.write(rsp, &image)?;
 
     let name = String::from(file.file_name());
-    let process = Arc::new(Process::new(name, space, ring));
+    let process = Arc::new(Process::new(
+        name,
+        space,
+        ring,
+        HandleTable::with_stdio(stdio),
+    ));
     if let Some(parent_ring) = parent_ring {
         let handle = process.handles.lock().insert(Handle::Ring(parent_ring))?;
         debug_assert_eq!(handle, PARENT_RING);

@@ -56,18 +56,43 @@ impl CancelToken {
 
 #[derive(Default)]
 pub struct Inflight {
-    running: Mutex<Vec<(u64, Arc<CancelToken>)>>,
+    running: Mutex<Running>,
     count: AtomicUsize,
     idle: Event,
+}
+
+#[derive(Default)]
+struct Running {
+    ops: Vec<(u64, Arc<CancelToken>)>,
+    /// The ring's process has ended: every op is cancelled, and one that
+    /// begins later is cancelled from the start.
+    closed: bool,
 }
 
 impl Inflight {
     /// Registers an op that is starting; its token cancels it.
     pub fn begin(&self, user_data: u64) -> Arc<CancelToken> {
         let token = Arc::new(CancelToken::default());
-        self.running.lock().push((user_data, token.clone()));
+        {
+            let mut running = self.running.lock();
+            if running.closed {
+                token.cancel();
+            }
+            running.ops.push((user_data, token.clone()));
+        }
         self.count.fetch_add(1, Ordering::AcqRel);
         token
+    }
+
+    /// Cancels every running op and every op that begins from now on (the
+    /// process that owns the ring has ended: nothing it asked for may
+    /// outlive it and hold its buffers, pipe ends or timers).
+    pub fn close(&self) {
+        let mut running = self.running.lock();
+        running.closed = true;
+        for (_, token) in &running.ops {
+            token.cancel();
+        }
     }
 
     /// Counts a chain or barrier as running (for drains), without a token.
@@ -86,8 +111,8 @@ impl Inflight {
     pub fn end(&self, token: &Arc<CancelToken>) {
         {
             let mut running = self.running.lock();
-            running.retain(|(_, entry)| !Arc::ptr_eq(entry, token));
-            shrink(&mut running);
+            running.ops.retain(|(_, entry)| !Arc::ptr_eq(entry, token));
+            shrink(&mut running.ops);
         }
         self.release();
     }
@@ -96,11 +121,16 @@ impl Inflight {
     pub fn cancel(&self, user_data: u64) -> usize {
         let running = self.running.lock();
         let mut found = 0;
-        for (_, token) in running.iter().filter(|(data, _)| *data == user_data) {
+        for (_, token) in running.ops.iter().filter(|(data, _)| *data == user_data) {
             token.cancel();
             found += 1;
         }
         found
+    }
+
+    /// Whether no op is running (a snapshot).
+    pub fn is_idle(&self) -> bool {
+        self.count.load(Ordering::Acquire) == 0
     }
 
     /// Waits until no op is running.

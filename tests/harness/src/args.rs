@@ -6,13 +6,14 @@ use std::fmt;
 use std::path::PathBuf;
 
 pub const USAGE: &str = "\
-usage: harness run  [--smp N(4)] [--mem SIZE(512M)] [--append STR] [--initrd PATH]
+usage: harness run  [--smp N(4)] [--mem SIZE(512M)] [--append STR]... [--initrd PATH]
                     [--icount] [--kvm] [--gdb] [--timeout SECS(0 = none)] [--no-build]
        harness test [--smp LIST(1,4)] [--timeout SECS(300, 0 = none)] [--initrd PATH]
                     [--no-build] [--quick]
        harness help
 
 Options take their value as the next argument or after `=` (`--smp=2`).
+Repeated --append values are joined with spaces.
 SIZE is a number with an optional K, M, G or T suffix, as QEMU's -m takes it.";
 
 /// What the harness was asked to do.  A future `Bench(BenchOptions)` goes here.
@@ -141,7 +142,14 @@ fn parse_run(options: &mut Options<'_>) -> Result<Command, ArgError> {
             "-h" | "--help" => return options.no_value(&option).map(|()| Command::Help),
             "--smp" => run.smp = cpu_count(&option, &options.value(&option)?)?,
             "--mem" => run.mem = mem_size(&option, &options.value(&option)?)?,
-            "--append" => run.append = options.value(&option)?,
+            // Repeated --append words add up (scripts/run --shell adds one).
+            "--append" => {
+                let words = options.value(&option)?;
+                if !run.append.is_empty() && !words.is_empty() {
+                    run.append.push(' ');
+                }
+                run.append.push_str(&words);
+            }
             "--initrd" => run.initrd = Some(options.value(&option)?.into()),
             "--timeout" => run.timeout_secs = seconds(&option, &options.value(&option)?)?,
             "--icount" => run.icount = options.flag(&option)?,

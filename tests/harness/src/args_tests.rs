@@ -60,6 +60,14 @@ fn run_every_option() {
 }
 
 #[test]
+fn repeated_appends_add_up() {
+    assert_eq!(
+        run(&["run", "--append", "init=bin/sh", "--append=loglevel=debug"]).append,
+        "init=bin/sh loglevel=debug"
+    );
+}
+
+#[test]
 fn append_value_may_contain_equals_and_dashes() {
     assert_eq!(run(&["run", "--append=crash=panic"]).append, "crash=panic");
     assert_eq!(run(&["run", "--append", "--weird"]).append, "--weird");

@@ -35,8 +35,10 @@ pub struct Finished {
 pub enum Io {
     /// `harness run`: the user's terminal reaches the guest's serial port.
     Interactive,
-    /// `harness test`: no input; stderr captured for failure reports.
-    Batch,
+    /// `harness test`: `input` is typed at the guest's serial port (it
+    /// waits in the pipe until the guest's UART takes it); stderr is
+    /// captured for failure reports.
+    Batch { input: &'static [u8] },
 }
 
 /// How long QEMU gets to exit after SIGTERM (it then restores the
@@ -56,7 +58,8 @@ pub fn run(
     command.stdout(Stdio::piped());
     match io {
         Io::Interactive => command.stdin(Stdio::inherit()).stderr(Stdio::inherit()),
-        Io::Batch => command.stdin(Stdio::null()).stderr(Stdio::piped()),
+        Io::Batch { input: b"" } => command.stdin(Stdio::null()).stderr(Stdio::piped()),
+        Io::Batch { .. } => command.stdin(Stdio::piped()).stderr(Stdio::piped()),
     };
     let parent = std::process::id();
     // SAFETY: the closure runs in the forked child before exec, where only
@@ -68,6 +71,17 @@ pub fn run(
     }
     let start = Instant::now();
     let mut guard = Guard(command.spawn()?);
+    // Written from a thread (the pipe holds only so much until the guest
+    // reads), and kept open until QEMU is gone: QEMU treats end of input
+    // as the user leaving.
+    if let (Io::Batch { input }, Some(mut stdin)) = (io, guard.0.stdin.take()) {
+        thread::spawn(move || {
+            use std::io::Write;
+            let _ = stdin.write_all(input);
+            let _ = stdin.flush();
+            thread::sleep(Duration::from_secs(24 * 60 * 60));
+        });
+    }
 
     let stdout = guard.0.stdout.take().expect("stdout is piped");
     let (sender, receiver) = mpsc::channel();
@@ -225,7 +239,7 @@ mod tests {
         let mut output = Vec::new();
         let finished = run(
             shell("printf 'a\\nb'; echo oops >&2; exit 33"),
-            Io::Batch,
+            Io::Batch { input: b"" },
             Some(Duration::from_secs(20)),
             &mut |chunk| output.extend_from_slice(chunk),
         )
@@ -247,9 +261,12 @@ mod tests {
             pid_file.display()
         );
         let timeout = Duration::from_millis(300);
-        let finished = run(shell(&script), Io::Batch, Some(timeout), &mut |chunk| {
-            output.extend_from_slice(chunk)
-        })
+        let finished = run(
+            shell(&script),
+            Io::Batch { input: b"" },
+            Some(timeout),
+            &mut |chunk| output.extend_from_slice(chunk),
+        )
         .unwrap();
         assert_eq!(finished.ending, Ending::TimedOut(timeout));
         assert_eq!(output, b"booting\n");
@@ -272,7 +289,7 @@ mod tests {
     fn spawn_failure_is_an_error_not_a_panic() {
         let result = run(
             Command::new("/nonexistent/qemu"),
-            Io::Batch,
+            Io::Batch { input: b"" },
             None,
             &mut |_| {},
         );

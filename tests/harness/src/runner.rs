@@ -132,7 +132,7 @@ fn run_case(case: &Case, setup: &Setup, tally: &mut Tally) {
     let mut lines = Lines::default();
     let finished = process::run(
         config.command(&setup.qemu),
-        Io::Batch,
+        Io::Batch { input: case.input },
         setup.timeout,
         &mut |chunk| lines.feed(chunk, &mut on_line),
     );

@@ -50,6 +50,8 @@ pub struct Case {
     pub machine: &'static str,
     pub cpu: &'static str,
     pub initrd: Initrd,
+    /// Bytes typed at the console (the guest reads them when it is ready).
+    pub input: &'static [u8],
     pub expect: Expect,
 }
 
@@ -63,6 +65,7 @@ pub fn matrix(options: &TestOptions) -> Vec<Case> {
         machine: "q35",
         cpu: "max",
         initrd: Initrd::Built,
+        input: b"",
         expect,
     };
     let mut cases: Vec<Case> = options
@@ -116,6 +119,41 @@ pub fn matrix(options: &TestOptions) -> Vec<Case> {
             },
         ));
     }
+    // The shell, driven through the console as a person would: typed lines
+    // (echoed by the kernel's line discipline), pipelines, a redirect, a
+    // builtin, a bad command, and `exit 3`, whose status the kernel logs
+    // as init's.  The words checked are outputs the typed lines do not
+    // contain.
+    cases.push(Case {
+        input: b"echo one two three | wc\n\
+                 cat < etc/motd | cat | wc\n\
+                 echo a\\ \\ b | cat\n\
+                 mem\n\
+                 nosuchprogram arg\n\
+                 cat | | wc\n\
+                 spawn 1\n\
+                 exit 3\n",
+        ..case(
+            "shell/console",
+            2,
+            "256M",
+            "init=bin/sh",
+            Expect::PowerOff {
+                cpus: None,
+                words: &[
+                    "type `help`",
+                    "1 3 14",
+                    "3 28 173",
+                    "a  b",
+                    "kernel heap:",
+                    "nosuchprogram: not found",
+                    "a `|` with no command beside it",
+                    "is 5, expected 5",
+                    "bin/sh ended: Exited(3)",
+                ],
+            },
+        )
+    });
     cases.push(case(
         "crash/page-fault",
         1,

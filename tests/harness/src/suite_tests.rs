@@ -56,9 +56,18 @@ fn full_matrix() {
             "pc-qemu64",
             "boot/bad-initfs",
             "boot/bad-cmdline",
+            "shell/console",
             "crash/page-fault",
             "crash/panic"
         ]
+    );
+    let shell = case(&cases, "shell/console");
+    assert_eq!(shell.append, "init=bin/sh");
+    assert!(shell.input.ends_with(b"exit 3\n"));
+    assert!(
+        cases
+            .iter()
+            .all(|c| c.name == "shell/console" || c.input.is_empty())
     );
     let smp4 = case(&cases, "smp4");
     assert_eq!(
@@ -96,7 +105,10 @@ fn quick_matrix_skips_boot_cases() {
         ..TestOptions::default()
     };
     let names: Vec<String> = matrix(&options).into_iter().map(|c| c.name).collect();
-    assert_eq!(names, ["smp2", "crash/page-fault", "crash/panic"]);
+    assert_eq!(
+        names,
+        ["smp2", "shell/console", "crash/page-fault", "crash/panic"]
+    );
 }
 
 #[test]

@@ -1,5 +1,6 @@
-//! `cat FILE...`: prints initfs files (OPENAT, READ, CLOSE through the
-//! ring).  With no arguments, prints `etc/motd`.
+//! `cat FILE...`: copies initfs files to standard output (OPENAT, READ,
+//! WRITE, CLOSE through the ring).  With no arguments, or for `-`, it
+//! copies standard input (the console, or a pipe) until its end.
 #![no_std]
 #![no_main]
 
@@ -11,8 +12,12 @@ use rt::ring::Ring;
 
 rt::entry!(main);
 
-/// Copies one file to the console; `Err` names the failing step.
+/// Copies one file (`-`: standard input) to standard output; `Err` names
+/// the failing step.
 fn cat(ring: &mut Ring, path: &str) -> Result<(), (&'static str, abi::Errno)> {
+    if path == "-" {
+        return copy(ring, 0);
+    }
     let mut name = [0u8; 256];
     if path.len() >= name.len() {
         return Err(("open", abi::Errno::ENAMETOOLONG));
@@ -21,6 +26,13 @@ fn cat(ring: &mut Ring, path: &str) -> Result<(), (&'static str, abi::Errno)> {
     let name =
         core::ffi::CStr::from_bytes_until_nul(&name).map_err(|_| ("open", abi::Errno::EINVAL))?;
     let handle = rt::fs::open(ring, name).map_err(|e| ("open", e))?;
+    let copied = copy(ring, handle);
+    rt::fs::close(ring, handle).map_err(|e| ("close", e))?;
+    copied
+}
+
+/// Copies what `handle` reads to standard output, until end of file.
+fn copy(ring: &mut Ring, handle: i32) -> Result<(), (&'static str, abi::Errno)> {
     let mut buffer = [0u8; 1024];
     loop {
         let count = rt::fs::read(ring, handle, &mut buffer).map_err(|e| ("read", e))?;
@@ -29,7 +41,7 @@ fn cat(ring: &mut Ring, path: &str) -> Result<(), (&'static str, abi::Errno)> {
         }
         write_with(ring, 1, &buffer[..count]).map_err(|e| ("write", e))?;
     }
-    rt::fs::close(ring, handle).map_err(|e| ("close", e))
+    Ok(())
 }
 
 fn main() -> i32 {
@@ -38,7 +50,7 @@ fn main() -> i32 {
     };
     let mut failures = 0;
     let mut paths = rt::args().skip(1).peekable();
-    let default = ["etc/motd"];
+    let default = ["-"];
     let paths: &mut dyn Iterator<Item = &str> = if paths.peek().is_some() {
         &mut paths
     } else {

@@ -14,7 +14,7 @@ use rt::ring::Ring;
 rt::entry!(main);
 
 /// The demos: the program, its argv block, and what it shows.
-const DEMOS: [(&str, &[u8], &str); 8] = [
+const DEMOS: [(&str, &[u8], &str); 10] = [
     ("bin/hello", b"", "a WRITE through the ring"),
     (
         "bin/cat",
@@ -32,6 +32,16 @@ const DEMOS: [(&str, &[u8], &str); 8] = [
         "bin/threads",
         b"",
         "10,000 threads blocked on a futex, and what each costs the kernel",
+    ),
+    (
+        "bin/spawn",
+        b"spawn\x002\x00",
+        "a process tree: statuses summed up from the leaves",
+    ),
+    (
+        "bin/sh",
+        b"sh\x00-c\x00echo piped through cat | cat | cat\x00",
+        "the shell running a pipeline: echo | cat | cat over PIPEs",
     ),
     ("bin/true", b"", "a program that only exits"),
     (

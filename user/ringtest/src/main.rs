@@ -6,8 +6,6 @@
 extern crate freestanding;
 
 use abi::{Cqe, Errno, Opcode, Sqe, SqeFlags};
-use core::fmt::Write;
-use rt::io::Writer;
 use rt::ring::Ring;
 
 rt::entry!(main);
@@ -98,14 +96,8 @@ fn main() -> i32 {
     let Ok(mut ring) = Ring::take() else {
         return 100;
     };
-    // Results are printed at the end: the checks need the ring to
-    // themselves while they run.
-    let mut results: [(&str, bool); 64] = [("", false); 64];
-    let mut count = 0;
-    let mut check = |name: &'static str, ok: bool| {
-        results[count] = (name, ok);
-        count += 1;
-    };
+    let mut checks = rt::checks::Checks::new("ringtest");
+    let mut check = |name: &'static str, ok: bool| checks.check(name, ok);
 
     check(
         "nop completes with 0",
@@ -488,14 +480,5 @@ fn main() -> i32 {
         }),
     );
 
-    let mut failed = 0;
-    for &(name, ok) in &results[..count] {
-        let _ = writeln!(
-            Writer(&mut ring),
-            "ringtest: {} {name}",
-            if ok { "ok" } else { "FAIL" }
-        );
-        failed += i32::from(!ok);
-    }
-    failed
+    checks.report(&mut ring)
 }

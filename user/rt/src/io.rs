@@ -32,7 +32,53 @@ pub fn write_with(ring: &mut Ring, fd: i32, bytes: &[u8]) -> Result<usize, Errno
         .map_err(|e| e.known().unwrap_or(Errno::EIO))
 }
 
-/// `core::fmt` into the console through a ring the program holds.
+/// Formats `args` into a buffer and hands it to `sink` in as few pieces
+/// as it fits (one, for a line of up to [`FORMAT_BUFFER`] bytes), so lines
+/// from processes printing at once do not interleave mid-line.
+fn write_formatted(
+    args: core::fmt::Arguments<'_>,
+    sink: &mut dyn FnMut(&[u8]) -> Result<usize, Errno>,
+) -> core::fmt::Result {
+    struct Buffer<'a> {
+        bytes: [u8; FORMAT_BUFFER],
+        len: usize,
+        sink: &'a mut dyn FnMut(&[u8]) -> Result<usize, Errno>,
+    }
+    impl Buffer<'_> {
+        fn flush(&mut self) -> core::fmt::Result {
+            if self.len > 0 {
+                (self.sink)(&self.bytes[..self.len]).map_err(|_| core::fmt::Error)?;
+                self.len = 0;
+            }
+            Ok(())
+        }
+    }
+    impl core::fmt::Write for Buffer<'_> {
+        fn write_str(&mut self, text: &str) -> core::fmt::Result {
+            for chunk in text.as_bytes().chunks(FORMAT_BUFFER) {
+                if self.len + chunk.len() > FORMAT_BUFFER {
+                    self.flush()?;
+                }
+                self.bytes[self.len..self.len + chunk.len()].copy_from_slice(chunk);
+                self.len += chunk.len();
+            }
+            Ok(())
+        }
+    }
+    let mut buffer = Buffer {
+        bytes: [0; FORMAT_BUFFER],
+        len: 0,
+        sink,
+    };
+    core::fmt::write(&mut buffer, args)?;
+    buffer.flush()
+}
+
+/// The most bytes one formatted write collects before it writes.
+pub const FORMAT_BUFFER: usize = 512;
+
+/// `core::fmt` into the console through a ring the program holds.  Each
+/// `write!` is one WRITE when it fits [`FORMAT_BUFFER`].
 pub struct Writer<'a>(pub &'a mut Ring);
 
 impl core::fmt::Write for Writer<'_> {
@@ -41,9 +87,14 @@ impl core::fmt::Write for Writer<'_> {
             .map(|_| ())
             .map_err(|_| core::fmt::Error)
     }
+
+    fn write_fmt(&mut self, args: core::fmt::Arguments<'_>) -> core::fmt::Result {
+        write_formatted(args, &mut |bytes| write_with(self.0, 1, bytes))
+    }
 }
 
-/// `core::fmt` into the console.
+/// `core::fmt` into the console.  Each `print!` is one WRITE when it fits
+/// [`FORMAT_BUFFER`].
 pub struct Console;
 
 impl core::fmt::Write for Console {
@@ -51,6 +102,10 @@ impl core::fmt::Write for Console {
         write(1, text.as_bytes())
             .map(|_| ())
             .map_err(|_| core::fmt::Error)
+    }
+
+    fn write_fmt(&mut self, args: core::fmt::Arguments<'_>) -> core::fmt::Result {
+        write_formatted(args, &mut |bytes| write(1, bytes))
     }
 }
 

@@ -11,9 +11,11 @@
 //! - [`args`]: the program's arguments.
 //! - [`thread`]: threads of this process; [`futex`]: their waits.
 //! - [`stats`]: what the kernel holds (MEM_STATS).
+//! - [`checks`]: named checks for guest test programs.
 //! - The panic handler exits with status 101, as Rust's own runtime does.
 #![no_std]
 
+pub mod checks;
 pub mod fs;
 pub mod futex;
 pub mod io;

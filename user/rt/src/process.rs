@@ -31,12 +31,20 @@ pub(crate) fn run_one(ring: &mut Ring, mut sqe: Sqe, user_data: u64) -> Result<u
 
 /// Starts the program at `path` with `argv_block` (NUL-terminated strings
 /// back to back; empty for argv = [path]).  Returns a handle to the child.
+/// The child shares this process's handles 0, 1 and 2.
 pub fn spawn(ring: &mut Ring, path: &str, argv_block: &[u8]) -> Result<i32, Errno> {
+    spawn_sqe(ring, path, argv_block, 0)
+}
+
+/// PROCESS_SPAWN with `stdio` (0, or the address of a `SpawnStdio`) as
+/// `addr3`.
+fn spawn_sqe(ring: &mut Ring, path: &str, argv_block: &[u8], stdio: u64) -> Result<i32, Errno> {
     let sqe = Sqe {
         addr: path.as_ptr() as u64,
         len: u32::try_from(path.len()).map_err(|_| Errno::EINVAL)?,
         off: argv_block.as_ptr() as u64,
         op_flags: u32::try_from(argv_block.len()).map_err(|_| Errno::E2BIG)?,
+        addr3: stdio,
         ..Sqe::new(Opcode::ProcessSpawn)
     };
     run_one(ring, sqe, u64::MAX - 1).map(|handle| handle as i32)
@@ -64,4 +72,32 @@ pub fn msg_ring(ring: &mut Ring, handle: i32, user_data: u64, value: u32) -> Res
         ..Sqe::new(Opcode::MsgRing)
     };
     run_one(ring, sqe, u64::MAX - 7).map(|_| ())
+}
+
+/// Like [`spawn`], with the child's handles 0, 1 and 2 taken from
+/// `stdio` (handles of this process) instead of this process's own 0, 1
+/// and 2.
+pub fn spawn_with_stdio(
+    ring: &mut Ring,
+    path: &str,
+    argv_block: &[u8],
+    stdio: &abi::SpawnStdio,
+) -> Result<i32, Errno> {
+    spawn_sqe(
+        ring,
+        path,
+        argv_block,
+        stdio as *const abi::SpawnStdio as u64,
+    )
+}
+
+/// A new pipe: its read handle and its write handle.
+pub fn pipe(ring: &mut Ring) -> Result<(i32, i32), Errno> {
+    let mut ends = [0i32; 2];
+    let sqe = Sqe {
+        addr: ends.as_mut_ptr() as u64,
+        ..Sqe::new(Opcode::Pipe)
+    };
+    run_one(ring, sqe, u64::MAX - 12)?;
+    Ok((ends[0], ends[1]))
 }

@@ -38,6 +38,16 @@ pub struct CpuEntry {
     pub apic_id: u32,
 }
 
+/// How an ISA IRQ reaches the I/O APIC, when the MADT overrides the
+/// identity mapping (QEMU moves IRQ 0 to GSI 2, for one).
+#[derive(Clone, Copy, Debug)]
+pub struct IsaOverride {
+    pub irq: u8,
+    pub gsi: u32,
+    /// MPS INTI flags: polarity in bits 0-1, trigger mode in bits 2-3.
+    pub flags: u16,
+}
+
 #[derive(Clone, Copy, Debug)]
 pub struct IoApicEntry {
     pub id: u8,
@@ -59,6 +69,7 @@ pub struct PowerOff {
 pub struct Platform {
     pub cpus: Vec<CpuEntry>,
     pub io_apics: Vec<IoApicEntry>,
+    pub isa_overrides: Vec<IsaOverride>,
     pub hpet: Option<u64>,
     pub power_off: Result<PowerOff, &'static str>,
 }
@@ -78,7 +89,7 @@ pub fn init(rsdp: Option<u64>) -> Platform {
     }
     .unwrap_or_else(|error| panic!("ACPI tables unusable: {error:?}"));
 
-    let (cpus, io_apics) = read_madt(&tables);
+    let (cpus, io_apics, isa_overrides) = read_madt(&tables);
     let hpet = HpetInfo::new(&tables)
         .ok()
         .map(|info| info.base_address as u64);
@@ -87,16 +98,19 @@ pub fn init(rsdp: Option<u64>) -> Platform {
     Platform {
         cpus,
         io_apics,
+        isa_overrides,
         hpet,
         power_off,
     }
 }
 
-fn read_madt(tables: &AcpiTables<DirectMap>) -> (Vec<CpuEntry>, Vec<IoApicEntry>) {
+type MadtLists = (Vec<CpuEntry>, Vec<IoApicEntry>, Vec<IsaOverride>);
+
+fn read_madt(tables: &AcpiTables<DirectMap>) -> MadtLists {
     let madt = tables
         .find_table::<Madt>()
         .unwrap_or_else(|error| panic!("no MADT: {error:?}"));
-    let (mut cpus, mut io_apics) = (Vec::new(), Vec::new());
+    let (mut cpus, mut io_apics, mut overrides) = (Vec::new(), Vec::new(), Vec::new());
     const ENABLED: u32 = 1;
     const ONLINE_CAPABLE: u32 = 2;
     for entry in madt.get().entries() {
@@ -116,10 +130,17 @@ fn read_madt(tables: &AcpiTables<DirectMap>) -> (Vec<CpuEntry>, Vec<IoApicEntry>
                 address: u64::from(io.io_apic_address),
                 gsi_base: io.global_system_interrupt_base,
             }),
+            MadtEntry::InterruptSourceOverride(entry) if entry.bus == 0 => {
+                overrides.push(IsaOverride {
+                    irq: entry.irq,
+                    gsi: entry.global_system_interrupt,
+                    flags: entry.flags,
+                });
+            }
             _ => {}
         }
     }
-    (cpus, io_apics)
+    (cpus, io_apics, overrides)
 }
 
 fn read_power_off(tables: &AcpiTables<DirectMap>) -> Result<PowerOff, &'static str> {

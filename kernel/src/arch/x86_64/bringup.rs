@@ -44,7 +44,7 @@ pub fn platform(boot: &BootInfo) -> &'static PlatformSummary {
     let platform = acpi::init(boot.rsdp);
     let apic_mode = apic::init_bsp();
     pic::disable();
-    let io_apic_pins = ioapic::init(&platform.io_apics);
+    let io_apic_pins = ioapic::init(&platform.io_apics, &platform.isa_overrides);
 
     let calibration = calibrate::calibrate(platform.hpet);
     crate::time::set_tsc_hz(calibration.tsc_hz, boot.entry_tsc);
@@ -57,6 +57,9 @@ pub fn platform(boot: &BootInfo) -> &'static PlatformSummary {
 
     apic::register_handlers();
     smp::register_handlers();
+    if let Err(errno) = super::serial::enable_input() {
+        crate::warn!("no console input: COM1's interrupt cannot be routed ({errno})");
+    }
     let started = smp::start_aps(&platform.cpus);
     SUMMARY.call_once(|| PlatformSummary {
         cpus_listed: platform.cpus.len(),

@@ -1,5 +1,7 @@
-//! The COM1 serial console: 115200 8N1, polled output, and the raw byte
-//! path that panics and exception reports use when the lock may be held.
+//! The COM1 serial console: 115200 8N1, polled output, the raw byte path
+//! that panics and exception reports use when the lock may be held, and
+//! interrupt-driven input, which goes to the console's line discipline
+//! (`fs::console`).
 
 use core::fmt;
 use spin::Mutex;
@@ -7,6 +9,11 @@ use x86_64::instructions::port::Port;
 
 const COM1: u16 = 0x3f8;
 const LINE_STATUS_TX_EMPTY: u8 = 1 << 5;
+const LINE_STATUS_DATA_READY: u8 = 1 << 0;
+/// COM1's ISA interrupt line.
+const COM1_IRQ: u8 = 4;
+/// The vector COM1's receive interrupt arrives on.
+pub const INPUT_VECTOR: u8 = 0x24;
 
 /// One 16550 UART.
 pub struct Serial {
@@ -35,7 +42,10 @@ impl Serial {
         self.out(0, 0x01); // divisor 1: 115200 baud
         self.out(1, 0x00);
         self.out(3, 0x03); // 8N1, DLAB off
-        self.out(2, 0xc7); // FIFO on, cleared, 14-byte threshold
+        // FIFOs off.  Turning them on clears them, which would lose what
+        // was typed before boot; and with one holding register the sender
+        // (QEMU) waits for each byte to be read, so input is never dropped.
+        self.out(2, 0x00);
         self.out(4, 0x0b); // DTR, RTS, OUT2
     }
 
@@ -82,6 +92,31 @@ pub fn write_bytes(bytes: &[u8]) {
         }
         console.write_byte(byte);
     }
+}
+
+/// Turns on COM1's receive interrupt, routed to this CPU.  From then on
+/// typed bytes reach `fs::console`; a byte typed before now raises the
+/// interrupt at once (type-ahead is kept).
+pub fn enable_input() -> Result<(), abi::Errno> {
+    super::trap::register(INPUT_VECTOR, on_receive);
+    super::ioapic::route_isa(COM1_IRQ, INPUT_VECTOR, super::apic::id())?;
+    let _guard = crate::arch::InterruptGuard::new();
+    CONSOLE.lock().out(1, 0x01); // IER: received data available
+    Ok(())
+}
+
+/// COM1's receive interrupt: every byte the UART holds goes to the line
+/// discipline.  Only this handler reads the receive register, so it needs
+/// no lock of its own.
+fn on_receive(_frame: &mut super::trap::TrapFrame) {
+    let uart = Serial::new(COM1);
+    let mut bytes = [0u8; 16];
+    let mut count = 0;
+    while count < bytes.len() && uart.input(5) & LINE_STATUS_DATA_READY != 0 {
+        bytes[count] = uart.input(0);
+        count += 1;
+    }
+    crate::fs::console::receive(&bytes[..count]);
 }
 
 /// Writes without taking the console lock.  Only for the panic and fatal
