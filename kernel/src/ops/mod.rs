@@ -111,6 +111,15 @@ mod ktests {
     );
 
     crate::ktest!(
+        async fn the_user_heap_serves_threads_and_fails_cleanly_when_full() {
+            // Exits with the number of failed checks; it checks in a child
+            // that running out of memory exits 101.
+            crate::ensure_eq!(run("bin/heaptest").await?, ExitStatus::Exited(0));
+            Ok(())
+        }
+    );
+
+    crate::ktest!(
         async fn init_runs_the_demos_and_exits_cleanly() {
             // Quick: the threads demo with 300 threads (10,000 is
             // `scripts/run`'s).

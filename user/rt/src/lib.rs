@@ -11,11 +11,13 @@
 //! - [`args`]: the program's arguments.
 //! - [`thread`]: threads of this process; [`futex`]: their waits.
 //! - [`stats`]: what the kernel holds (MEM_STATS).
+//! - [`heap`]: the global allocator, so programs can use `alloc`.
 //! - The panic handler exits with status 101, as Rust's own runtime does.
 #![no_std]
 
 pub mod fs;
 pub mod futex;
+pub mod heap;
 pub mod io;
 pub mod process;
 pub mod ring;
