@@ -111,6 +111,15 @@ mod ktests {
     );
 
     crate::ktest!(
+        async fn async_tasks_await_their_cqes_in_deadline_order() {
+            // The program checks its own results, order and cancel, and
+            // exits with the number of checks that failed.
+            crate::ensure_eq!(run("bin/asyncdemo").await?, ExitStatus::Exited(0));
+            Ok(())
+        }
+    );
+
+    crate::ktest!(
         async fn the_user_heap_serves_threads_and_fails_cleanly_when_full() {
             // Exits with the number of failed checks; it checks in a child
             // that running out of memory exits 101.
