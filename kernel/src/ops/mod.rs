@@ -114,6 +114,24 @@ mod ktests {
     );
 
     crate::ktest!(
+        async fn async_tasks_await_their_cqes_in_deadline_order() {
+            // The program checks its own results, order and cancel, and
+            // exits with the number of checks that failed.
+            crate::ensure_eq!(run("bin/asyncdemo").await?, ExitStatus::Exited(0));
+            Ok(())
+        }
+    );
+
+    crate::ktest!(
+        async fn the_user_heap_serves_threads_and_fails_cleanly_when_full() {
+            // Exits with the number of failed checks; it checks in a child
+            // that running out of memory exits 101.
+            crate::ensure_eq!(run("bin/heaptest").await?, ExitStatus::Exited(0));
+            Ok(())
+        }
+    );
+
+    crate::ktest!(
         async fn init_runs_the_demos_and_exits_cleanly() {
             // Quick: the threads demo with 300 threads (10,000 is
             // `scripts/run`'s).

@@ -14,7 +14,7 @@ use rt::ring::Ring;
 rt::entry!(main);
 
 /// The demos: the program, its argv block, and what it shows.
-const DEMOS: [(&str, &[u8], &str); 10] = [
+const DEMOS: [(&str, &[u8], &str); 11] = [
     ("bin/hello", b"", "a WRITE through the ring"),
     (
         "bin/cat",
@@ -23,6 +23,11 @@ const DEMOS: [(&str, &[u8], &str); 10] = [
     ),
     ("bin/nopbench", b"", "what a NOP costs through the ring"),
     ("bin/timeouts", b"", "a linked timeout and a cancel"),
+    (
+        "bin/asyncdemo",
+        b"",
+        "async tasks awaiting their CQEs on one thread: timers finish in deadline order",
+    ),
     (
         "bin/pingpong",
         b"",

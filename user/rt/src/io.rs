@@ -26,10 +26,7 @@ pub fn write_with(ring: &mut Ring, fd: i32, bytes: &[u8]) -> Result<usize, Errno
     sqe.user_data = u64::MAX;
     ring.push(&sqe)?;
     ring.submit()?;
-    ring.wait_for(u64::MAX)?
-        .result()
-        .map(|n| n as usize)
-        .map_err(|e| e.known().unwrap_or(Errno::EIO))
+    crate::ring::result(&ring.wait_for(u64::MAX)?).map(|n| n as usize)
 }
 
 /// Formats `args` into a buffer and hands it to `sink` in as few pieces

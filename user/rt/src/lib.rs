@@ -12,21 +12,34 @@
 //! - [`thread`]: threads of this process; [`futex`]: their waits.
 //! - [`stats`]: what the kernel holds (MEM_STATS).
 //! - [`checks`]: named checks for guest test programs.
+//! - [`heap`]: the global allocator, so programs can use `alloc`.
+//! - [`task`]: an async executor over the ring: tasks `await` their CQEs.
 //! - The panic handler exits with status 101, as Rust's own runtime does.
-#![no_std]
+//!
+//! Host tests (`cargo test`) build the crate with std and without the
+//! pieces that would clash with it: `_start`, the panic handler and the
+//! global allocator.
+#![cfg_attr(not(test), no_std)]
+
+extern crate alloc;
 
 pub mod checks;
 pub mod fs;
 pub mod futex;
+#[cfg(not(test))]
+pub mod heap;
 pub mod io;
 pub mod process;
 pub mod ring;
+#[cfg(not(test))]
 mod start;
 pub mod stats;
 pub mod sync;
 pub mod syscall;
+pub mod task;
 pub mod thread;
 
+#[cfg(not(test))]
 pub use start::args;
 pub use sync::Mutex;
 pub use syscall::exit;

@@ -24,9 +24,7 @@ pub(crate) fn run_one(ring: &mut Ring, mut sqe: Sqe, user_data: u64) -> Result<u
     sqe.user_data = user_data;
     ring.push(&sqe)?;
     ring.submit()?;
-    ring.wait_for(user_data)?
-        .result()
-        .map_err(|e| e.known().unwrap_or(Errno::EIO))
+    crate::ring::result(&ring.wait_for(user_data)?)
 }
 
 /// Starts the program at `path` with `argv_block` (NUL-terminated strings

@@ -19,6 +19,7 @@ static RING_BYTES: AtomicUsize = AtomicUsize::new(0);
 static TAKEN: AtomicBool = AtomicBool::new(false);
 
 /// Records what the auxiliary vector said (called by `_start`).
+#[cfg(not(test))]
 pub(crate) fn set_mapping(addr: usize, bytes: usize) {
     RING_ADDR.store(addr, Ordering::Relaxed);
     RING_BYTES.store(bytes, Ordering::Relaxed);
@@ -93,6 +94,11 @@ impl Ring {
         self.sq.publish()
     }
 
+    /// SQEs queued since the last submit or publish.
+    pub fn unsubmitted(&self) -> u32 {
+        self.unsubmitted
+    }
+
     /// Hands the queued SQEs to the kernel; returns how many it took.
     pub fn submit(&mut self) -> Result<u32, Errno> {
         self.enter(0)
@@ -164,6 +170,12 @@ impl Ring {
     pub fn overflowed(&self) -> u32 {
         self.cq.overflow()
     }
+}
+
+/// A CQE's result as the runtime reports it: an errno this ABI has no
+/// name for becomes `EIO`.
+pub fn result(cqe: &Cqe) -> Result<u32, Errno> {
+    cqe.result().map_err(|e| e.known().unwrap_or(Errno::EIO))
 }
 
 static SHARED: spin::Once<crate::sync::Mutex<Ring>> = spin::Once::new();

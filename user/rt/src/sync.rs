@@ -1,40 +1,46 @@
-//! A lock for threads that share the process's ring.
+//! The lock for threads of one process: [`Mutex`] (shared rings, program
+//! globals) and, through [`RawMutex`], the heap's allocator.
 //!
 //! It spins briefly, then yields the CPU (`ring_enter` with `YIELD`): a
 //! plain spin lock would let every waiter burn its whole time slice while
-//! the holder sits preempted in a run queue.
+//! the holder sits preempted in a run queue.  The guard and the `Mutex`
+//! type around the lock word are `lock_api`'s.
+//!
+//! Lock order: a [`Mutex`] may be held while allocating, so the heap's lock
+//! comes last; the allocator takes no other lock.
 
-use core::cell::UnsafeCell;
-use core::ops::{Deref, DerefMut};
 use core::sync::atomic::{AtomicBool, Ordering};
+use lock_api::GuardSend;
 
-pub struct Mutex<T> {
+/// A mutual-exclusion lock protecting a `T`.
+pub type Mutex<T> = lock_api::Mutex<RawMutex, T>;
+/// Holds a [`Mutex`] until dropped.
+pub type MutexGuard<'a, T> = lock_api::MutexGuard<'a, RawMutex, T>;
+
+/// The lock word: spin, then yield.
+pub struct RawMutex {
     locked: AtomicBool,
-    value: UnsafeCell<T>,
 }
-
-// SAFETY: the lock hands out one guard at a time, so `T` is only reached
-// from one thread at once; it must be `Send` to move between threads.
-unsafe impl<T: Send> Sync for Mutex<T> {}
 
 /// Spins before the lock yields the CPU.
 const SPINS: u32 = 64;
 
-impl<T> Mutex<T> {
-    pub const fn new(value: T) -> Self {
-        Self {
-            locked: AtomicBool::new(false),
-            value: UnsafeCell::new(value),
-        }
-    }
+// SAFETY: `lock` and `try_lock` return holding the lock only after their
+// own compare-exchange turned `locked` from false to true, so one holder
+// at a time; Acquire there and Release in `unlock` order each holder's
+// accesses after the previous holder's.
+unsafe impl lock_api::RawMutex for RawMutex {
+    #[allow(clippy::declare_interior_mutable_const)] // lock_api's pattern
+    const INIT: Self = Self {
+        locked: AtomicBool::new(false),
+    };
 
-    pub fn lock(&self) -> MutexGuard<'_, T> {
+    // Nothing ties the lock to the thread that took it.
+    type GuardMarker = GuardSend;
+
+    fn lock(&self) {
         let mut spins = 0;
-        while self
-            .locked
-            .compare_exchange_weak(false, true, Ordering::Acquire, Ordering::Relaxed)
-            .is_err()
-        {
+        while !self.try_lock_weak() {
             spins += 1;
             if spins < SPINS {
                 core::hint::spin_loop();
@@ -43,38 +49,28 @@ impl<T> Mutex<T> {
                 yield_now();
             }
         }
-        MutexGuard { mutex: self }
+    }
+
+    fn try_lock(&self) -> bool {
+        self.locked
+            .compare_exchange(false, true, Ordering::Acquire, Ordering::Relaxed)
+            .is_ok()
+    }
+
+    unsafe fn unlock(&self) {
+        self.locked.store(false, Ordering::Release);
+    }
+}
+
+impl RawMutex {
+    fn try_lock_weak(&self) -> bool {
+        self.locked
+            .compare_exchange_weak(false, true, Ordering::Acquire, Ordering::Relaxed)
+            .is_ok()
     }
 }
 
 /// Gives the CPU to other threads.
 pub fn yield_now() {
     crate::syscall::ring_enter(0, 0, 0, abi::EnterFlags::YIELD.bits());
-}
-
-pub struct MutexGuard<'a, T> {
-    mutex: &'a Mutex<T>,
-}
-
-impl<T> Deref for MutexGuard<'_, T> {
-    type Target = T;
-
-    fn deref(&self) -> &T {
-        // SAFETY: the guard holds the lock.
-        unsafe { &*self.mutex.value.get() }
-    }
-}
-
-impl<T> DerefMut for MutexGuard<'_, T> {
-    fn deref_mut(&mut self) -> &mut T {
-        // SAFETY: the guard holds the lock, and `&mut self` makes this the
-        // only reference through it.
-        unsafe { &mut *self.mutex.value.get() }
-    }
-}
-
-impl<T> Drop for MutexGuard<'_, T> {
-    fn drop(&mut self) {
-        self.mutex.locked.store(false, Ordering::Release);
-    }
 }
