@@ -55,13 +55,18 @@ macro_rules! opcodes {
             /// Every opcode, in ascending order.
             pub const ALL: &'static [Opcode] = &[$(Opcode::$name,)*];
 
-            /// Decodes a wire value; `None` for values this ABI does not define.
+            /// Decodes a wire value; `None` for values this ABI does not
+            /// define.  One table load: it runs for every SQE.
             pub const fn from_raw(raw: u8) -> Option<Self> {
-                match raw {
-                    $($value => Some(Self::$name),)*
-                    _ => None,
-                }
+                Self::TABLE[raw as usize]
             }
+
+            /// Every wire value's opcode, or `None`.
+            const TABLE: [Option<Self>; 256] = {
+                let mut table = [None; 256];
+                $(table[$value] = Some(Self::$name);)*
+                table
+            };
         }
     };
 }

@@ -88,7 +88,10 @@ pub fn kmain(boot: &'static BootInfo) -> ! {
     }
     match options.init {
         Some(path) if crate::fs::initfs::get().is_some_and(|fs| fs.lookup(path).is_ok()) => {
-            run_init(path, options.quick)
+            let mut arguments = alloc::vec![path];
+            arguments.extend(options.quick.then_some("quick"));
+            arguments.extend(cmdline::init_arguments(&options));
+            run_init(arguments)
         }
         Some(path) => info!("init: {path} is not in the initfs; nothing to run"),
         None => info!("init: none asked for"),
@@ -98,12 +101,12 @@ pub fn kmain(boot: &'static BootInfo) -> ! {
 
 /// Runs the first program as a task on the BSP (which runs its CPU loop
 /// meanwhile), and powers off when it ends.
-fn run_init(path: &'static str, quick: bool) -> ! {
+fn run_init(arguments: alloc::vec::Vec<&'static str>) -> ! {
+    let path = arguments[0];
     let runtime = crate::sched::runtime().expect("init runs under the executors");
     runtime
         .spawn_on(0, async move {
-            let arguments: &[&str] = if quick { &[path, "quick"] } else { &[path] };
-            match crate::proc::spawn::spawn(path, arguments) {
+            match crate::proc::spawn::spawn(path, &arguments) {
                 Ok(process) => {
                     let status = process.wait().await;
                     info!("init: {path} ended: {status:?}");

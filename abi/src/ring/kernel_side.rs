@@ -12,6 +12,7 @@
 //! a sane tail.
 #![forbid(unsafe_code)]
 
+use core::mem::MaybeUninit;
 use core::sync::atomic::Ordering;
 
 use super::index::{checked_pending, space};
@@ -52,17 +53,40 @@ impl SqConsumer {
     /// Copies up to `out.len()` pending SQEs into `out`, in submission
     /// order, and releases their slots.  Returns how many were taken.
     pub fn take(&mut self, out: &mut [Sqe]) -> Result<usize, Errno> {
+        let count = self.pending_or_count_drop()?.min(out.len());
+        for (i, sqe) in out[..count].iter_mut().enumerate() {
+            // `count <= sq_entries <= 4096`, so `i` fits in `u32`.
+            *sqe = self.ring.read_sqe(self.head.wrapping_add(i as u32));
+        }
+        self.release(count);
+        Ok(count)
+    }
+
+    /// [`SqConsumer::take`] into a buffer that need not be initialized;
+    /// returns the SQEs taken, as the front of `out`.
+    pub fn take_uninit<'a>(
+        &mut self,
+        out: &'a mut [MaybeUninit<Sqe>],
+    ) -> Result<&'a mut [Sqe], Errno> {
+        let count = self.pending_or_count_drop()?.min(out.len());
+        let taken = self.ring.read_sqes(self.head, &mut out[..count]);
+        self.release(count);
+        Ok(taken)
+    }
+
+    /// [`SqConsumer::pending`], counting a malformed tail in `sq_dropped`.
+    fn pending_or_count_drop(&self) -> Result<usize, Errno> {
         let pending = self.pending().inspect_err(|_| {
             self.ring
                 .header()
                 .sq_dropped
                 .fetch_add(1, Ordering::Relaxed);
-        })? as usize;
-        let count = pending.min(out.len());
-        for (i, sqe) in out[..count].iter_mut().enumerate() {
-            // `count <= sq_entries <= 4096`, so `i` fits in `u32`.
-            *sqe = self.ring.read_sqe(self.head.wrapping_add(i as u32));
-        }
+        })?;
+        Ok(pending as usize)
+    }
+
+    /// Gives `count` taken slots back to the program.
+    fn release(&mut self, count: usize) {
         if count > 0 {
             self.head = self.head.wrapping_add(count as u32);
             // Release: the copies above happen before the program sees the
@@ -72,7 +96,6 @@ impl SqConsumer {
                 .sq_head
                 .store(self.head, Ordering::Release);
         }
-        Ok(count)
     }
 }
 
@@ -124,6 +147,26 @@ impl CqProducer {
             .cq_tail
             .store(self.tail, Ordering::Release);
         Ok(())
+    }
+
+    /// Posts as many of `cqes` as there is room for, in order, and
+    /// publishes them with one store of the tail; how many it posted.
+    pub fn push_all(&mut self, cqes: &[Cqe]) -> usize {
+        let count = (self.space() as usize).min(cqes.len());
+        for (offset, cqe) in cqes[..count].iter().enumerate() {
+            // `count <= cq_entries`, so `offset` fits in `u32`.
+            self.ring
+                .write_cqe(self.tail.wrapping_add(offset as u32), cqe);
+        }
+        if count > 0 {
+            self.tail = self.tail.wrapping_add(count as u32);
+            // Release: the CQEs' words are visible before the new tail.
+            self.ring
+                .header()
+                .cq_tail
+                .store(self.tail, Ordering::Release);
+        }
+        count
     }
 
     /// Tells the program how many CQEs wait in the overflow list, and sets

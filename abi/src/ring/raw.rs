@@ -29,7 +29,7 @@
 //! kernel's own, or (on the user side) one checked against the header once
 //! by [`RawRing::from_mapping`].
 
-use core::mem::size_of;
+use core::mem::{MaybeUninit, size_of};
 use core::ptr::NonNull;
 use core::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 
@@ -180,6 +180,19 @@ impl RawRing {
     pub fn read_sqe(&self, index: u32) -> Sqe {
         let words = self.sqe_words(index);
         Sqe::from_words(core::array::from_fn(|i| words[i].load(Ordering::Relaxed)))
+    }
+
+    /// Copies the SQEs at free-running indices `first..` into `out`, one
+    /// per element, and returns them as initialized.  Lets a caller keep
+    /// its batch buffer uninitialized (zeroing it would cost more than the
+    /// copies).  The caller orders this after its Acquire load of `sq_tail`.
+    pub fn read_sqes<'a>(&self, first: u32, out: &'a mut [MaybeUninit<Sqe>]) -> &'a mut [Sqe] {
+        for (offset, slot) in out.iter_mut().enumerate() {
+            slot.write(self.read_sqe(first.wrapping_add(offset as u32)));
+        }
+        // SAFETY: every element of `out` was written just above, and
+        // `MaybeUninit<Sqe>` has `Sqe`'s layout.
+        unsafe { &mut *(core::ptr::from_mut(out) as *mut [Sqe]) }
     }
 
     /// Copies `sqe` into the ring at free-running `index`.  The caller

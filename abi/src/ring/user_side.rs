@@ -25,6 +25,9 @@ pub struct SqProducer {
     tail: u32,
     /// The tail as last stored to the header.
     published: u32,
+    /// Free slots as of the last look at `sq_head`: the kernel only ever
+    /// frees more, so this many can be filled without looking again.
+    known_space: u32,
 }
 
 impl SqProducer {
@@ -35,6 +38,7 @@ impl SqProducer {
             ring,
             tail,
             published: tail,
+            known_space: 0,
         }
     }
 
@@ -48,9 +52,13 @@ impl SqProducer {
 
     /// Writes `sqe` into the next free slot without publishing it.
     pub fn queue(&mut self, sqe: &Sqe) -> Result<(), SqFull> {
-        if self.space() == 0 {
-            return Err(SqFull);
+        if self.known_space == 0 {
+            self.known_space = self.space();
+            if self.known_space == 0 {
+                return Err(SqFull);
+            }
         }
+        self.known_space -= 1;
         self.ring.write_sqe(self.tail, sqe);
         self.tail = self.tail.wrapping_add(1);
         Ok(())
@@ -85,13 +93,20 @@ pub struct CqConsumer {
     ring: RawRing,
     /// Next CQE to read.
     head: u32,
+    /// CQEs known ready as of the last look at `cq_tail`: the kernel only
+    /// ever adds more, so this many can be read without looking again.
+    known_ready: u32,
 }
 
 impl CqConsumer {
     /// Starts at the header's current `cq_head`.  One consumer per ring.
     pub fn new(ring: RawRing) -> Self {
         let head = ring.header().cq_head.load(Ordering::Relaxed);
-        CqConsumer { ring, head }
+        CqConsumer {
+            ring,
+            head,
+            known_ready: 0,
+        }
     }
 
     /// CQEs ready to read, at most `cq_entries`.
@@ -110,6 +125,11 @@ impl CqConsumer {
     /// Frees the oldest `count` CQEs (fewer if fewer are ready).
     pub fn advance(&mut self, count: u32) {
         let count = count.min(self.ready());
+        self.known_ready = 0;
+        self.release(count);
+    }
+
+    fn release(&mut self, count: u32) {
         if count > 0 {
             self.head = self.head.wrapping_add(count);
             // Release: our reads of those slots happen before the kernel
@@ -123,8 +143,15 @@ impl CqConsumer {
 
     /// Copies the oldest CQE out and frees its slot.
     pub fn pop(&mut self) -> Option<Cqe> {
-        let cqe = self.peek()?;
-        self.advance(1);
+        if self.known_ready == 0 {
+            self.known_ready = self.ready();
+            if self.known_ready == 0 {
+                return None;
+            }
+        }
+        let cqe = self.ring.read_cqe(self.head);
+        self.known_ready -= 1;
+        self.release(1);
         Some(cqe)
     }
 

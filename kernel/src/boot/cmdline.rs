@@ -12,6 +12,7 @@
 //! | `crash=KIND`      | deliberately fail: `page-fault`, `panic`, `invalid-opcode`, `stack-overflow` |
 //! | `init=PATH`       | the first program (default `bin/init`); `init=none` starts none |
 //! | `quick`           | tell the first program to keep its demos short (the test suite's boots) |
+//! | `-- ARGS...`      | everything after a lone `--` is the first program's arguments (as on Linux) |
 
 use crate::log::Level;
 
@@ -45,6 +46,8 @@ pub struct Options<'a> {
     pub init: Option<&'a str>,
     /// Pass `quick` to the first program.
     pub quick: bool,
+    /// The words after `--`: the first program's arguments.
+    pub init_args: &'a str,
 }
 
 impl Default for Options<'_> {
@@ -56,6 +59,7 @@ impl Default for Options<'_> {
             crash: None,
             init: Some(DEFAULT_INIT),
             quick: false,
+            init_args: "",
         }
     }
 }
@@ -73,6 +77,8 @@ pub struct Warning<'a> {
 /// Parses `line`, reporting each ignored word to `warn`.
 pub fn parse<'a>(line: &'a str, mut warn: impl FnMut(Warning<'a>)) -> Options<'a> {
     let mut options = Options::default();
+    let (line, init_args) = split_init_args(line);
+    options.init_args = init_args;
     for word in line.split_ascii_whitespace() {
         let (key, value) = match word.split_once('=') {
             Some((key, value)) => (key, Some(value)),
@@ -105,6 +111,25 @@ pub fn parse<'a>(line: &'a str, mut warn: impl FnMut(Warning<'a>)) -> Options<'a
         }
     }
     options
+}
+
+/// The line before a lone `--` word, and what follows it (trimmed).
+fn split_init_args(line: &str) -> (&str, &str) {
+    let mut at = 0;
+    for word in line.split_ascii_whitespace() {
+        // `word` is a slice of `line`: its offset is where it starts.
+        let start = word.as_ptr() as usize - line.as_ptr() as usize;
+        if word == "--" {
+            return (&line[..start], line[start + 2..].trim());
+        }
+        at = start + word.len();
+    }
+    (&line[..at], "")
+}
+
+/// The first program's arguments from `--` on, one word each.
+pub fn init_arguments<'a>(options: &Options<'a>) -> impl Iterator<Item = &'a str> {
+    options.init_args.split_ascii_whitespace()
 }
 
 #[cfg(test)]
@@ -170,6 +195,22 @@ mod tests {
         let (options, warnings) = parse_collect("junk loglevel=warn more=junk");
         assert_eq!(options.log_level, Level::Warn);
         assert_eq!(warnings.len(), 2);
+    }
+
+    #[test]
+    fn words_after_a_lone_double_dash_are_the_first_programs() {
+        let (options, warnings) = parse_collect("init=bin/nopbench -- 5000  x=1 --");
+        assert!(warnings.is_empty());
+        assert_eq!(options.init, Some("bin/nopbench"));
+        assert_eq!(
+            init_arguments(&options).collect::<Vec<_>>(),
+            ["5000", "x=1", "--"]
+        );
+        let (options, warnings) = parse_collect("quick --x -- ");
+        assert_eq!(warnings.len(), 1, "--x is an unknown option");
+        assert!(options.quick);
+        assert_eq!(init_arguments(&options).count(), 0);
+        assert_eq!(parse_collect("a--b").0.init_args, "");
     }
 
     #[test]

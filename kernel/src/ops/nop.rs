@@ -1,10 +1,10 @@
 //! NOP: completes at once with 0.  Every field but the opcode, the flags
 //! and `user_data` must be zero.
 
-use super::Started;
+use super::{Context, Started};
 use abi::{Errno, Sqe};
 
-pub fn start(sqe: &Sqe) -> Started {
+pub fn start(sqe: &Sqe, _context: &Context) -> Started {
     let unused = [
         sqe.fd as u64,
         sqe.off,

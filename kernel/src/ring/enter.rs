@@ -13,6 +13,7 @@ use crate::proc::process::Process;
 use abi::{EnterFlags, Errno, Sqe};
 use alloc::sync::Arc;
 use alloc::vec::Vec;
+use core::mem::MaybeUninit;
 
 /// What the trap does next.
 pub enum Outcome {
@@ -59,20 +60,24 @@ pub fn enter(
         process: process.clone(),
     };
     let mut submitted = 0u32;
-    let mut batch = [Sqe::default(); BATCH];
-    let mut done = Vec::with_capacity(BATCH);
+    // Not zeroed: `take_submissions` writes what it returns.
+    let mut batch = [MaybeUninit::<Sqe>::uninit(); BATCH];
+    let mut done = Vec::new();
     while submitted < to_submit {
         let want = ((to_submit - submitted) as usize).min(BATCH);
         let taken = match ring.take_submissions(&mut batch[..want]) {
-            Ok(0) => break,
+            Ok([]) => break,
             Ok(taken) => taken,
             Err(errno) if submitted == 0 => return Outcome::Resume(errno.as_res().into()),
             Err(_) => break,
         };
-        super::submit::submit(&ring, &batch[..taken], &context, &mut done);
+        if done.capacity() == 0 {
+            done.reserve_exact(BATCH);
+        }
+        super::submit::submit(&ring, taken, &context, &mut done);
         ring.post_all(&done);
         done.clear();
-        submitted += taken as u32;
+        submitted += taken.len() as u32;
     }
 
     if flags.contains(EnterFlags::WAIT_DELIVERED) {

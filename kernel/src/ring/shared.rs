@@ -11,7 +11,9 @@ use crate::mm::phys_to_virt;
 use abi::ring::{CqProducer, RawRing, RingLayout, SqConsumer};
 use abi::{Cqe, Errno, Sqe};
 use alloc::collections::VecDeque;
+use core::mem::MaybeUninit;
 use core::ptr::NonNull;
+use core::sync::atomic::{AtomicUsize, Ordering, fence};
 use executor::Event;
 use spin::Mutex;
 use x86_64::PhysAddr;
@@ -30,8 +32,11 @@ pub struct Ring {
     order: usize,
     submissions: Mutex<SqConsumer>,
     completions: Mutex<Completions>,
-    /// Signalled after every CQE posted (and every overflow flush).
+    /// Signalled after CQEs are posted, when someone waits for them.
     posted: Event,
+    /// How many wait on `posted`: posting checks this one word instead of
+    /// locking the event's list on every batch.
+    waiting: AtomicUsize,
     /// The ops running, for cancellation and drains.
     pub inflight: super::inflight::Inflight,
     /// SQEs waiting behind an IO_DRAIN barrier, in order (`None`: no
@@ -65,6 +70,7 @@ impl Ring {
                 overflow: VecDeque::new(),
             }),
             posted: Event::new(),
+            waiting: AtomicUsize::new(0),
             inflight: super::inflight::Inflight::default(),
             barrier: Mutex::new(None),
         })
@@ -117,9 +123,12 @@ impl Ring {
         self.layout.total_bytes()
     }
 
-    /// Copies up to `out.len()` new SQEs, each exactly once.
-    pub fn take_submissions(&self, out: &mut [Sqe]) -> Result<usize, Errno> {
-        self.submissions.lock().take(out)
+    /// Copies up to `out.len()` new SQEs, each exactly once; returns them.
+    pub fn take_submissions<'a>(
+        &self,
+        out: &'a mut [MaybeUninit<Sqe>],
+    ) -> Result<&'a mut [Sqe], Errno> {
+        self.submissions.lock().take_uninit(out)
     }
 
     /// Posts a CQE, into the CQ or, when it is full, the overflow list.
@@ -133,18 +142,23 @@ impl Ring {
             let mut completions = self.completions.lock();
             let overflowed_before = completions.overflow.len();
             Self::flush_locked(&mut completions);
-            for cqe in cqes {
-                if !completions.overflow.is_empty() || completions.producer.push(cqe).is_err() {
-                    completions.overflow.push_back(*cqe);
-                }
-            }
+            // In order: nothing overtakes what already waits in the list.
+            let posted = if completions.overflow.is_empty() {
+                completions.producer.push_all(cqes)
+            } else {
+                0
+            };
+            completions.overflow.extend(&cqes[posted..]);
             if completions.overflow.len() != overflowed_before {
                 completions
                     .producer
                     .set_overflow(completions.overflow.len() as u32);
             }
         }
-        if self.posted.has_waiters() {
+        // SeqCst, paired with `wait_ready`'s: either this sees the waiter,
+        // or the waiter's check of the CQ sees the CQEs posted above.
+        fence(Ordering::SeqCst);
+        if self.waiting.load(Ordering::SeqCst) > 0 {
             self.posted.wake_all();
         }
     }
@@ -181,6 +195,11 @@ impl Ring {
 
     /// Waits until at least `count` CQEs are ready.
     pub async fn wait_ready(&self, count: usize) {
+        self.waiting.fetch_add(1, Ordering::SeqCst);
+        // Counted down however the wait ends (a cancelled wait is dropped).
+        let _counted = scopeguard(|| {
+            self.waiting.fetch_sub(1, Ordering::SeqCst);
+        });
         self.posted
             .wait_until(|| {
                 self.flush_overflow();
@@ -188,6 +207,19 @@ impl Ring {
             })
             .await;
     }
+}
+
+/// Runs `f` when dropped.
+fn scopeguard(f: impl FnOnce()) -> impl Drop {
+    struct Guard<F: FnOnce()>(Option<F>);
+    impl<F: FnOnce()> Drop for Guard<F> {
+        fn drop(&mut self) {
+            if let Some(f) = self.0.take() {
+                f();
+            }
+        }
+    }
+    Guard(Some(f))
 }
 
 impl Drop for Ring {

@@ -51,6 +51,14 @@ fn post(ring: &Ring, context: &Context, sqe: &Sqe, res: i32) {
     }
 }
 
+/// The length of the unit `rest` starts with: up to and including the
+/// first SQE without IO_LINK.
+fn unit_len(rest: &[Sqe]) -> usize {
+    rest.iter()
+        .position(|sqe| !flags(sqe).contains(SqeFlags::IO_LINK))
+        .map_or(rest.len(), |i| i + 1)
+}
+
 /// Splits `sqes` into units: each ends at the first SQE without IO_LINK.
 fn units(sqes: &[Sqe]) -> impl Iterator<Item = &[Sqe]> {
     let mut rest = sqes;
@@ -58,11 +66,7 @@ fn units(sqes: &[Sqe]) -> impl Iterator<Item = &[Sqe]> {
         if rest.is_empty() {
             return None;
         }
-        let end = rest
-            .iter()
-            .position(|sqe| !flags(sqe).contains(SqeFlags::IO_LINK))
-            .map_or(rest.len(), |i| i + 1);
-        let (unit, tail) = rest.split_at(end);
+        let (unit, tail) = rest.split_at(unit_len(rest));
         rest = tail;
         Some(unit)
     })
@@ -76,34 +80,45 @@ pub fn submit(ring: &Arc<Ring>, sqes: &[Sqe], context: &Context, done: &mut Vec<
         return;
     }
     let mut offset = 0;
-    for unit in units(sqes) {
-        if flags(&unit[0]).contains(SqeFlags::IO_DRAIN) {
-            ring.raise_barrier(&sqes[offset..]);
-            spawn_drain(ring.clone(), context.clone());
-            return;
-        }
-        run_unit(ring, unit, context, done);
-        offset += unit.len();
+    while let Some(first) = sqes.get(offset) {
+        let len = match flags(first) & (SqeFlags::IO_DRAIN | SqeFlags::IO_LINK) {
+            // The common case, kept lean: it is most of what a cheap op
+            // costs.
+            none if none.is_empty() => 1,
+            some if some.contains(SqeFlags::IO_DRAIN) => {
+                ring.raise_barrier(&sqes[offset..]);
+                spawn_drain(ring.clone(), context.clone());
+                return;
+            }
+            _ => unit_len(&sqes[offset..]),
+        };
+        run_unit(ring, &sqes[offset..offset + len], context, done);
+        offset += len;
     }
 }
 
+#[inline(always)]
 fn run_unit(ring: &Arc<Ring>, unit: &[Sqe], context: &Context, done: &mut Vec<Cqe>) {
-    if unit.len() > 1 {
-        ring.inflight.hold();
-        let (ring, unit, context) = (ring.clone(), unit.to_vec(), context.clone());
-        spawn(async move {
-            run_chain(&ring, &unit, &context).await;
-            ring.inflight.release();
-        });
-        return;
+    match unit {
+        [sqe] => run_lone(ring, sqe, context, done),
+        _ => spawn_chain(ring, unit, context),
     }
-    let sqe = unit[0];
-    if sqe.personality != 0
-        && context
-            .process
-            .thread(u32::from(sqe.personality) - 1)
-            .is_none()
-    {
+}
+
+#[inline(never)]
+fn spawn_chain(ring: &Arc<Ring>, unit: &[Sqe], context: &Context) {
+    ring.inflight.hold();
+    let (ring, unit, context) = (ring.clone(), unit.to_vec(), context.clone());
+    spawn(async move {
+        run_chain(&ring, &unit, &context).await;
+        ring.inflight.release();
+    });
+}
+
+/// Runs an SQE that is not part of a chain.
+#[inline(always)]
+fn run_lone(ring: &Arc<Ring>, sqe: &Sqe, context: &Context, done: &mut Vec<Cqe>) {
+    if sqe.personality != 0 && !delivery_target_exists(sqe, context) {
         // No such thread to deliver to: said in a CQE.
         done.push(Cqe::new(
             sqe.user_data,
@@ -112,40 +127,51 @@ fn run_unit(ring: &Arc<Ring>, unit: &[Sqe], context: &Context, done: &mut Vec<Cq
         ));
         return;
     }
-    let opcode = match sqe.sqe_flags().and_then(|_| sqe.op()) {
-        Ok(opcode) => opcode,
-        Err(errno) => {
-            done.extend(finish(context, &sqe, errno.as_res()));
-            return;
-        }
-    };
-    let started = match opcode {
-        Opcode::AsyncCancel => Started::Done(cancel(ring, &sqe)),
+    let res = match sqe.sqe_flags().and_then(|_| sqe.op()) {
+        Err(errno) => errno.as_res(),
+        Ok(Opcode::AsyncCancel) => cancel(ring, sqe),
         // A link timeout with nothing linked before it.
-        Opcode::LinkTimeout => Started::Done(Errno::EINVAL.as_res()),
-        opcode => ops::start_op(opcode, &sqe, context),
+        Ok(Opcode::LinkTimeout) => Errno::EINVAL.as_res(),
+        Ok(opcode) => match ops::start_op(opcode, sqe, context) {
+            Started::Done(res) => res,
+            Started::Running(future) => return spawn_running(ring, sqe, future, context),
+        },
     };
-    match started {
-        Started::Done(res) => done.extend(finish(context, &sqe, res)),
-        Started::Running(future) => {
-            let token = ring.inflight.begin(sqe.user_data);
-            let (ring, context) = (ring.clone(), context.clone());
-            // Only what the post needs, not the 64-byte SQE: this task is
-            // most of what a blocked operation costs.
-            let (user_data, flags, personality) = (sqe.user_data, sqe.flags, sqe.personality);
-            spawn(async move {
-                let res = token.run(future).await.unwrap_or(Errno::ECANCELED.as_res());
-                let sqe = Sqe {
-                    user_data,
-                    flags,
-                    personality,
-                    ..Sqe::default()
-                };
-                post(&ring, &context, &sqe, res);
-                ring.inflight.end(&token);
-            });
+    if sqe.personality == 0 {
+        if res < 0 || !flags(sqe).contains(SqeFlags::CQE_SKIP_SUCCESS) {
+            done.push(Cqe::new(sqe.user_data, res, CqeFlags::empty()));
         }
+    } else {
+        done.extend(finish(context, sqe, res));
     }
+}
+
+fn delivery_target_exists(sqe: &Sqe, context: &Context) -> bool {
+    context
+        .process
+        .thread(u32::from(sqe.personality) - 1)
+        .is_some()
+}
+
+/// Runs an op that did not finish at once as a task, which posts its CQE.
+#[inline(never)]
+fn spawn_running(ring: &Arc<Ring>, sqe: &Sqe, future: ops::OpFuture, context: &Context) {
+    let token = ring.inflight.begin(sqe.user_data);
+    let (ring, context) = (ring.clone(), context.clone());
+    // Only what the post needs, not the 64-byte SQE: this task is most of
+    // what a blocked operation costs.
+    let (user_data, flags, personality) = (sqe.user_data, sqe.flags, sqe.personality);
+    spawn(async move {
+        let res = token.run(future).await.unwrap_or(Errno::ECANCELED.as_res());
+        let sqe = Sqe {
+            user_data,
+            flags,
+            personality,
+            ..Sqe::default()
+        };
+        post(&ring, &context, &sqe, res);
+        ring.inflight.end(&token);
+    });
 }
 
 fn cancel(ring: &Ring, sqe: &Sqe) -> i32 {

@@ -92,14 +92,15 @@ pub fn syscall(regs: UserRegisters) -> ! {
 
 /// Sets the syscall result and goes straight back to the thread.
 fn resume_with(thread: Arc<Thread>, result: u64) -> ! {
-    let (regs, fpu) = {
+    let regs = {
         let mut state = thread.state.lock();
         state.regs.rax = result;
-        (state.regs.clone(), state.fpu.as_deref().cloned())
+        state.regs.clone()
     };
     // The CPU's current-thread slot keeps the thread alive.
     drop(thread);
-    user::enter_user(&regs, fpu.as_ref(), Resume::Sysret)
+    // A SYSRET return needs no FPU area (see `enter_user`).
+    user::enter_user(&regs, None, Resume::Sysret)
 }
 
 /// The thread waits for a delivered result: it leaves the CPU and is

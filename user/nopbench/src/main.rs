@@ -1,6 +1,7 @@
 //! `nopbench`: what a NOP costs through the ring, in TSC ticks (guest
 //! instructions under QEMU's `-icount shift=0`): batches of 32 submitted
 //! with one `ring_enter`, and single NOPs with one `ring_enter` each.
+//! `nopbench ROUNDS` measures ROUNDS rounds of each (200 by default).
 #![no_std]
 #![no_main]
 
@@ -14,6 +15,8 @@ use rt::ring::Ring;
 rt::entry!(main);
 
 const BATCH: u32 = 32;
+/// Rounds measured, unless the first argument says otherwise (a long run
+/// is what a sampling profiler needs).
 const ROUNDS: u64 = 200;
 
 fn ticks() -> u64 {
@@ -40,26 +43,34 @@ fn round(ring: &mut Ring, batch: u32) -> bool {
 }
 
 /// Mean ticks per NOP over `ROUNDS` rounds of `batch`, after a warm-up.
-fn measure(ring: &mut Ring, batch: u32) -> Option<u64> {
+fn measure(ring: &mut Ring, batch: u32, rounds: u64) -> Option<u64> {
     for _ in 0..10 {
         if !round(ring, batch) {
             return None;
         }
     }
     let start = ticks();
-    for _ in 0..ROUNDS {
+    for _ in 0..rounds {
         if !round(ring, batch) {
             return None;
         }
     }
-    Some((ticks() - start) / (ROUNDS * u64::from(batch)))
+    Some((ticks() - start) / (rounds * u64::from(batch)))
 }
 
 fn main() -> i32 {
     let Ok(mut ring) = Ring::take() else {
         return 1;
     };
-    let (Some(batched), Some(single)) = (measure(&mut ring, BATCH), measure(&mut ring, 1)) else {
+    let rounds = rt::args()
+        .nth(1)
+        .and_then(|text| text.parse().ok())
+        .filter(|&rounds| rounds > 0)
+        .unwrap_or(ROUNDS);
+    let (Some(batched), Some(single)) = (
+        measure(&mut ring, BATCH, rounds),
+        measure(&mut ring, 1, rounds),
+    ) else {
         let _ = writeln!(Writer(&mut ring), "nopbench: a NOP failed");
         return 1;
     };

@@ -8,8 +8,8 @@
 //!                   copy the TrapFrame and the fxsave area into the thread,
 //!                   move to the stack top ──> sched::entry::trap(..)  -> !
 //! kernel ──enter_user(regs, fpu, mode)──> sysretq (after a syscall:
-//!                   caller-saved GPRs and all XMM zeroed) or iretq (full
-//!                   restore)
+//!                   caller-saved GPRs and all XMM zeroed, MXCSR and the
+//!                   x87 control word kept) or iretq (full restore)
 //! ```
 //!
 //! Neither entry returns along the stack it came in on: the kernel picks
@@ -24,9 +24,10 @@ use x86_64::registers::model_specific::{Efer, EferFlags, LStar, SFMask, Star};
 use x86_64::registers::rflags::RFlags;
 use x86_64::registers::segmentation::SegmentSelector;
 
-/// A user thread's general registers, as the kernel keeps them.
+/// A user thread's general registers, as the kernel keeps them, and the
+/// FPU control words a syscall must preserve.
 #[repr(C)]
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug)]
 pub struct UserRegisters {
     pub rax: u64,
     pub rbx: u64,
@@ -46,13 +47,47 @@ pub struct UserRegisters {
     pub rip: u64,
     pub rsp: u64,
     pub rflags: u64,
+    /// MXCSR (low half) and the x87 control word (bits 32..48): callee-saved
+    /// in the SysV ABI, so a syscall returns them as they were, while the
+    /// XMM and x87 data registers come back zeroed.
+    pub fpu_control: u64,
+}
+
+/// MXCSR and x87 control word after reset: all exceptions masked, round to
+/// nearest.
+pub const DEFAULT_FPU_CONTROL: u64 = 0x1f80 | (0x037f << 32);
+
+impl Default for UserRegisters {
+    fn default() -> Self {
+        Self {
+            rax: 0,
+            rbx: 0,
+            rcx: 0,
+            rdx: 0,
+            rsi: 0,
+            rdi: 0,
+            rbp: 0,
+            r8: 0,
+            r9: 0,
+            r10: 0,
+            r11: 0,
+            r12: 0,
+            r13: 0,
+            r14: 0,
+            r15: 0,
+            rip: 0,
+            rsp: 0,
+            rflags: 0,
+            fpu_control: DEFAULT_FPU_CONTROL,
+        }
+    }
 }
 
 impl UserRegisters {
     /// The registers an entry from user mode saved: its `Gprs` and the
     /// RIP, RSP and RFLAGS the CPU gave it.  (The field names stay flat, not
     /// a nested `Gprs`, because the rest of the kernel reads `regs.rax`.)
-    fn saved(g: &Gprs, rip: u64, rsp: u64, rflags: u64) -> Self {
+    fn saved(g: &Gprs, rip: u64, rsp: u64, rflags: u64, fpu_control: u64) -> Self {
         Self {
             rax: g.rax,
             rbx: g.rbx,
@@ -72,6 +107,7 @@ impl UserRegisters {
             rip,
             rsp,
             rflags,
+            fpu_control,
         }
     }
 }
@@ -80,6 +116,20 @@ impl UserRegisters {
 #[repr(C, align(16))]
 #[derive(Clone)]
 pub struct FxArea(pub [u8; 512]);
+
+impl FxArea {
+    /// MXCSR and the x87 control word, as [`UserRegisters::fpu_control`].
+    fn control_words(&self) -> u64 {
+        let word = |at: usize, len: usize| {
+            self.0[at..at + len]
+                .iter()
+                .rev()
+                .fold(0u64, |value, &byte| value << 8 | u64::from(byte))
+        };
+        // FXSAVE: FCW at byte 0, MXCSR at byte 24.
+        word(24, 4) | word(0, 2) << 32
+    }
+}
 
 /// How to go back to user mode.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -94,6 +144,10 @@ pub enum Resume {
 /// The frame `syscall_entry` pushes on the kernel stack.
 #[repr(C)]
 pub struct SyscallFrame {
+    /// MXCSR and the x87 control word, as [`UserRegisters::fpu_control`].
+    pub fpu_control: u64,
+    /// Keeps the stack 16-byte aligned for the call.
+    _pad: u64,
     pub gprs: Gprs,
     pub rip: u64,
     pub rflags: u64,
@@ -124,6 +178,9 @@ syscall_entry:
 "#,
     super::trap::push_gprs!(),
     r#"
+    sub $16, %rsp
+    stmxcsr (%rsp)
+    fnstcw 4(%rsp)
     mov %rsp, %rdi
     xor %ebp, %ebp
     cld
@@ -146,6 +203,8 @@ extern "C" fn syscall_from_user(frame: &SyscallFrame) -> ! {
         frame.rip,
         frame.rsp,
         frame.rflags,
+        // Only the words `stmxcsr` and `fnstcw` wrote.
+        frame.fpu_control & 0x0000_ffff_ffff_ffff,
     ))
 }
 
@@ -177,10 +236,16 @@ pub fn init_cpu() {
 /// into the current thread, leave the IST stack, and let the scheduler
 /// decide.  `frame` sits on the IST stack with the fxsave area below it.
 pub fn trap_from_user(frame: &TrapFrame) -> ! {
-    let regs = UserRegisters::saved(&frame.gprs, frame.rip, frame.rsp, frame.rflags);
     // SAFETY: `trap_common` put the 512-byte fxsave image right below the
     // frame, 16-byte aligned.
     let fpu = unsafe { &*((frame as *const TrapFrame as *const u8).sub(512) as *const FxArea) };
+    let regs = UserRegisters::saved(
+        &frame.gprs,
+        frame.rip,
+        frame.rsp,
+        frame.rflags,
+        fpu.control_words(),
+    );
     let cause = crate::sched::entry::TrapCause {
         vector: frame.vector as u8,
         error_code: frame.error_code,
@@ -215,8 +280,9 @@ extern "C" fn trap_entry_on_kernel_stack(vector: u64, error_code: u64, fault_add
     })
 }
 
-/// The FPU half of a return to ring 3, shared by the `sysretq` and `iretq`
-/// paths: with RSI pointing at a saved `FxArea`, restore it; with RSI null,
+/// The FPU half of an `iretq` return to ring 3 (the `sysretq` path resets
+/// the FPU and keeps only the control words): with RSI pointing at a saved
+/// `FxArea`, restore it; with RSI null,
 /// load a clean state (FPU reset, every XMM register zeroed, the default
 /// MXCSR) so no kernel or other thread's data reaches the user.  Uses local
 /// labels 2 and 3 and eight bytes below RSP.
@@ -252,12 +318,22 @@ pub fn enter_user(regs: &UserRegisters, fpu: Option<&FxArea>, resume: Resume) ->
     let regs = &regs;
     if resume == Resume::Sysret && sysret_safe {
         // SAFETY: restores the callee-saved registers, RIP (RCX), RFLAGS
-        // (R11), RSP and the result, zeroes every other GPR and the SSE
-        // state (no kernel data leaks), swaps GS back and returns to ring 3.
-        // Interrupts stay off until SYSRET loads the user's RFLAGS.
+        // (R11), RSP and the result, resets the FPU, zeroes every XMM
+        // register and every other GPR (no kernel or other thread's data
+        // leaks), reloads the thread's MXCSR and x87 control word (saved by
+        // `syscall_entry` from valid values), swaps GS back and returns to
+        // ring 3.  Interrupts stay off until SYSRET loads the user's RFLAGS.
+        // The saved FPU area is not needed: everything but the control
+        // words is the caller's to lose across a syscall.
         unsafe {
             core::arch::asm!(
-                restore_user_fpu!(),
+                "fninit",
+                "pxor xmm0, xmm0", "pxor xmm1, xmm1", "pxor xmm2, xmm2", "pxor xmm3, xmm3",
+                "pxor xmm4, xmm4", "pxor xmm5, xmm5", "pxor xmm6, xmm6", "pxor xmm7, xmm7",
+                "pxor xmm8, xmm8", "pxor xmm9, xmm9", "pxor xmm10, xmm10", "pxor xmm11, xmm11",
+                "pxor xmm12, xmm12", "pxor xmm13, xmm13", "pxor xmm14, xmm14", "pxor xmm15, xmm15",
+                "ldmxcsr [rdi + 144]",
+                "fldcw [rdi + 148]",
                 "mov rbx, [rdi + 8]",
                 "mov rbp, [rdi + 48]",
                 "mov r12, [rdi + 88]",
@@ -273,7 +349,6 @@ pub fn enter_user(regs: &UserRegisters, fpu: Option<&FxArea>, resume: Resume) ->
                 "swapgs",
                 "sysretq",
                 in("rdi") regs,
-                in("rsi") fpu,
                 options(noreturn)
             )
         }
@@ -333,4 +408,8 @@ const _: () = {
     assert!(offset_of!(UserRegisters, rip) == 120);
     assert!(offset_of!(UserRegisters, rsp) == 128);
     assert!(offset_of!(UserRegisters, rflags) == 136);
+    // The SYSRET path loads MXCSR from +144 and the x87 control word from
+    // +148.
+    assert!(offset_of!(UserRegisters, fpu_control) == 144);
+    assert!(offset_of!(SyscallFrame, gprs) == 16);
 };
