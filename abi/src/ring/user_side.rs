@@ -50,6 +50,14 @@ impl SqProducer {
         space(head, self.tail, self.ring.layout().sq_entries())
     }
 
+    /// SQEs published and not yet taken by the kernel (at most the ring's
+    /// size, whatever the header says).
+    pub fn untaken(&self) -> u32 {
+        // Acquire: as in `space`.
+        let head = self.ring.header().sq_head.load(Ordering::Acquire);
+        pending(head, self.published).min(self.ring.layout().sq_entries())
+    }
+
     /// Writes `sqe` into the next free slot without publishing it.
     pub fn queue(&mut self, sqe: &Sqe) -> Result<(), SqFull> {
         if self.known_space == 0 {

@@ -51,10 +51,12 @@ pub fn enter(
     else {
         return Outcome::Resume(Errno::EINVAL.as_res().into());
     };
+    // Flushed first: a program that reaped and enters again must see the
+    // room it made, or a full overflow list would refuse it forever.
+    ring.flush_overflow();
     if to_submit > 0 && ring.overflow_full() {
         return Outcome::Resume(Errno::EBUSY.as_res().into());
     }
-    ring.flush_overflow();
 
     let context = ops::Context {
         process: process.clone(),

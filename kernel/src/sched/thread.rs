@@ -182,11 +182,31 @@ pub fn next_runnable(cpu: usize) -> Option<Arc<Thread>> {
     // would hold this CPU's queue while locking the others', and two CPUs
     // stealing from each other would deadlock (seen at 8 CPUs).  At most
     // one queue lock is held at a time.
-    let own = RUNNABLE[cpu].lock().pop_front();
-    let thread = own
-        .or_else(|| (1..count).find_map(|step| RUNNABLE[(cpu + step) % count].lock().pop_back()))?;
+    let own = pop(&mut RUNNABLE[cpu].lock(), VecDeque::pop_front);
+    let thread = own.or_else(|| {
+        (1..count).find_map(|step| {
+            pop(
+                &mut RUNNABLE[(cpu + step) % count].lock(),
+                VecDeque::pop_back,
+            )
+        })
+    })?;
     QUEUED.fetch_sub(1, Ordering::AcqRel);
     Some(thread)
+}
+
+/// Takes a thread from `queue` with `take`, and gives back the queue's
+/// spare room once it is mostly empty: a burst of 10,000 runnable threads
+/// leaves nothing behind on the heap when it is over.
+fn pop(
+    queue: &mut VecDeque<Arc<Thread>>,
+    take: fn(&mut VecDeque<Arc<Thread>>) -> Option<Arc<Thread>>,
+) -> Option<Arc<Thread>> {
+    let thread = take(queue);
+    if queue.capacity() > 64 && queue.len() < queue.capacity() / 4 {
+        queue.shrink_to(queue.len() * 2);
+    }
+    thread
 }
 
 /// Runnable threads waiting on every CPU.

@@ -325,6 +325,54 @@ fn main() -> i32 {
         reaped == 256 && ring.pop().is_none() && ring.overflowed() == 0,
     );
 
+    // Past the overflow limit the kernel refuses submissions with EBUSY;
+    // an SQE published by the refused call still runs once the program
+    // has reaped and enters again.
+    let mut filled = true;
+    let mut refused = None;
+    for round in 0..100u64 {
+        for i in 0..64 {
+            filled &= ring.push(&nop(2000 + round * 64 + i)).is_ok();
+        }
+        match ring.submit() {
+            Ok(64) => {}
+            Err(Errno::EBUSY) => {
+                refused = Some(round);
+                break;
+            }
+            _ => filled = false,
+        }
+    }
+    // Reap everything, then enter with nothing new: the refused batch
+    // must go in now.
+    let refused_range = refused.map_or(0..0, |round| 2000 + round * 64..2000 + round * 64 + 64);
+    let (mut drained, mut from_refused) = (0u32, 0u32);
+    let mut count = |cqe: Cqe| {
+        drained += 1;
+        from_refused += u32::from(refused_range.contains(&cqe.user_data));
+    };
+    loop {
+        while let Some(cqe) = ring.pop() {
+            count(cqe);
+        }
+        match ring.submit() {
+            Ok(0) if ring.overflowed() == 0 => break,
+            Ok(_) => {}
+            Err(_) => break,
+        }
+    }
+    while let Some(cqe) = ring.pop() {
+        count(cqe);
+    }
+    check(
+        "past the overflow limit, ring_enter is EBUSY",
+        filled && refused.is_some(),
+    );
+    check(
+        "SQEs of a refused ring_enter run on the next one",
+        from_refused == 64 && drained > 4096,
+    );
+
     // Children: exit statuses, kills, and bad requests.
     use rt::process::{WaitStatus, spawn, wait};
     let true_status = spawn(&mut ring, "bin/true", b"").and_then(|child| wait(&mut ring, child));

@@ -73,7 +73,11 @@ impl Ring {
     }
 
     fn enter(&mut self, min_complete: u32) -> Result<u32, Errno> {
-        let to_submit = self.sq.publish();
+        self.sq.publish();
+        // Everything published and not yet taken, not only what this call
+        // published: SQEs left over by a refused call (EBUSY while the
+        // kernel's overflow list was full) go in with these.
+        let to_submit = self.sq.untaken();
         let flags = if min_complete > 0 {
             EnterFlags::GETEVENTS.bits()
         } else {
