@@ -58,13 +58,18 @@ impl SqProducer {
         pending(head, self.published).min(self.ring.layout().sq_entries())
     }
 
-    /// Writes `sqe` into the next free slot without publishing it.
-    pub fn queue(&mut self, sqe: &Sqe) -> Result<(), SqFull> {
+    /// Whether the next [`SqProducer::queue`] will find a free slot.
+    pub fn reserve(&mut self) -> bool {
         if self.known_space == 0 {
             self.known_space = self.space();
-            if self.known_space == 0 {
-                return Err(SqFull);
-            }
+        }
+        self.known_space > 0
+    }
+
+    /// Writes `sqe` into the next free slot without publishing it.
+    pub fn queue(&mut self, sqe: &Sqe) -> Result<(), SqFull> {
+        if !self.reserve() {
+            return Err(SqFull);
         }
         self.known_space -= 1;
         self.ring.write_sqe(self.tail, sqe);

@@ -7,7 +7,6 @@
 
 extern crate freestanding;
 
-use abi::{Opcode, Sqe};
 use core::fmt::Write;
 use rt::io::Writer;
 use rt::ring::Ring;
@@ -28,18 +27,23 @@ fn ticks() -> u64 {
 /// anything went wrong.
 fn round(ring: &mut Ring, batch: u32) -> bool {
     for i in 0..batch {
-        let sqe = Sqe {
-            user_data: u64::from(i),
-            ..Sqe::new(Opcode::Nop)
-        };
-        if ring.push(&sqe).is_err() {
+        let Ok(mut sqe) = ring.get_sqe() else {
             return false;
-        }
+        };
+        *sqe = rt::prep::nop();
+        sqe.user_data = u64::from(i);
     }
     if ring.submit_and_wait(batch) != Ok(batch) {
         return false;
     }
-    (0..batch).all(|_| ring.pop().is_some_and(|cqe| cqe.res == 0))
+    let mut reaped = 0;
+    for cqe in ring.cqes() {
+        if cqe.res != 0 || cqe.user_data != u64::from(reaped) {
+            return false;
+        }
+        reaped += 1;
+    }
+    reaped == batch
 }
 
 /// Mean ticks per NOP over `ROUNDS` rounds of `batch`, after a warm-up.

@@ -5,39 +5,20 @@
 //! ring's lock is held only to queue the SQE, never while blocked, and no
 //! CQE is used, so any number of threads can wait at once.
 
+use crate::prep::{futex_wait, futex_wake};
 use crate::ring::Ring;
 use crate::sync::Mutex;
-use abi::file::{FUTEX_BITSET_MATCH_ANY, FUTEX2_PRIVATE, FUTEX2_SIZE_U32};
-use abi::{Errno, Opcode, Sqe};
+use abi::Errno;
 use core::sync::atomic::AtomicU32;
-
-fn futex_sqe(opcode: Opcode, word: &AtomicU32, value: u64) -> Sqe {
-    Sqe {
-        fd: FUTEX2_SIZE_U32 | FUTEX2_PRIVATE,
-        addr: word.as_ptr() as u64,
-        off: value,
-        addr3: FUTEX_BITSET_MATCH_ANY,
-        ..Sqe::new(opcode)
-    }
-}
 
 /// Blocks thread `me` (its index) while `*word == expected`.  `Ok` when
 /// woken, `EAGAIN` if the word had changed already.
 pub fn wait(ring: &Mutex<Ring>, word: &AtomicU32, expected: u32, me: u16) -> Result<(), Errno> {
-    crate::ring::call(
-        ring,
-        &futex_sqe(Opcode::FutexWait, word, u64::from(expected)),
-        me,
-    )
-    .map(|_| ())
+    crate::ring::call(ring, &futex_wait(word, expected), me).map(|_| ())
 }
 
 /// Wakes up to `count` threads waiting on `word`, as thread `me`;
 /// returns how many.
 pub fn wake(ring: &Mutex<Ring>, word: &AtomicU32, count: u32, me: u16) -> Result<u32, Errno> {
-    crate::ring::call(
-        ring,
-        &futex_sqe(Opcode::FutexWake, word, u64::from(count)),
-        me,
-    )
+    crate::ring::call(ring, &futex_wake(word, count), me)
 }

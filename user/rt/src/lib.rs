@@ -4,7 +4,8 @@
 //!   return value to [`exit`].
 //! - [`syscall`] holds the two trap wrappers.
 //! - [`ring`]: the process's ring, as the auxiliary vector announced it, with
-//!   a liburing-like API (`push`, `submit`, `wait`, `pop`).
+//!   a liburing-like API (`get_sqe`, `push`, `submit`, `submit_and_wait`,
+//!   `wait_cqe`, `pop`, `cqes`); [`prep`] builds each op's SQE.
 //! - [`io`]: console output through the ring; [`print!`] and [`println!`].
 //! - [`process`]: spawning programs and waiting for them.
 //! - [`fs`]: opening, reading and examining initfs files.
@@ -29,6 +30,7 @@ pub mod futex;
 #[cfg(not(test))]
 pub mod heap;
 pub mod io;
+pub mod prep;
 pub mod process;
 pub mod ring;
 #[cfg(not(test))]

@@ -65,6 +65,30 @@ impl Ring {
         })
     }
 
+    /// A free SQ slot, as liburing's `io_uring_get_sqe`: fill the [`Sqe`]
+    /// it derefs to (a `prep` helper builds one), and it is queued when the
+    /// slot is dropped.  `EBUSY` when the SQ is full (submit first).
+    pub fn get_sqe(&mut self) -> Result<SqeSlot<'_>, Errno> {
+        if !self.sq.reserve() {
+            return Err(Errno::EBUSY);
+        }
+        Ok(SqeSlot {
+            ring: self,
+            sqe: Sqe::default(),
+        })
+    }
+
+    /// The next CQE, waiting for it if needed (liburing's
+    /// `io_uring_wait_cqe`; the CQE is consumed).
+    pub fn wait_cqe(&mut self) -> Result<Cqe, Errno> {
+        self.wait()
+    }
+
+    /// The CQEs ready now, in order, each consumed as it is yielded.
+    pub fn cqes(&mut self) -> impl Iterator<Item = Cqe> + '_ {
+        core::iter::from_fn(move || self.pop())
+    }
+
     /// Queues `sqe`; `EBUSY` when the SQ is full (submit first).
     pub fn push(&mut self, sqe: &Sqe) -> Result<(), Errno> {
         self.sq.queue(sqe).map_err(|_| Errno::EBUSY)?;
@@ -180,6 +204,33 @@ impl Ring {
 /// name for becomes `EIO`.
 pub fn result(cqe: &Cqe) -> Result<u32, Errno> {
     cqe.result().map_err(|e| e.known().unwrap_or(Errno::EIO))
+}
+
+/// An SQ slot from [`Ring::get_sqe`]: an [`Sqe`] to fill, queued when
+/// dropped (the slot was reserved, so queueing cannot fail).
+pub struct SqeSlot<'a> {
+    ring: &'a mut Ring,
+    sqe: Sqe,
+}
+
+impl core::ops::Deref for SqeSlot<'_> {
+    type Target = Sqe;
+    fn deref(&self) -> &Sqe {
+        &self.sqe
+    }
+}
+
+impl core::ops::DerefMut for SqeSlot<'_> {
+    fn deref_mut(&mut self) -> &mut Sqe {
+        &mut self.sqe
+    }
+}
+
+impl Drop for SqeSlot<'_> {
+    fn drop(&mut self) {
+        let queued = self.ring.push(&self.sqe);
+        debug_assert!(queued.is_ok(), "a reserved SQ slot was full");
+    }
 }
 
 static SHARED: spin::Once<crate::sync::Mutex<Ring>> = spin::Once::new();
