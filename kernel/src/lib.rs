@@ -35,7 +35,6 @@ pub mod panic;
 pub mod proc;
 #[cfg(not(test))]
 pub mod ring;
-#[cfg(not(test))]
 pub mod sched;
 #[cfg(not(test))]
 pub mod time;

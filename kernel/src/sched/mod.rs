@@ -4,19 +4,29 @@
 //!   GS, the calibrated TSC as the clock, an IPI as the pender, the LAPIC
 //!   timer and `sti; hlt` as the halt;
 //! - `cpu_loop`: each CPU's one loop on its one kernel stack, and
-//!   `block_on` for kernel code that must wait for a future (boot, tests).
+//!   `block_on` for kernel code that must wait for a future (boot, tests);
+//! - `thread`: user threads, and their run queues (`run_queues`, which the
+//!   host tests too).
 //!
 //! User threads join the loop with user mode: between polling tasks and
 //! halting, the loop will resume a runnable thread.
 
+#[cfg(not(test))]
 pub mod cpu_loop;
+#[cfg(not(test))]
 pub mod entry;
+#[cfg(not(test))]
 mod platform;
+pub mod run_queues;
+#[cfg(not(test))]
 pub mod thread;
 
+#[cfg(not(test))]
 mod ktests;
 
+#[cfg(not(test))]
 pub use cpu_loop::{block_on, run};
+#[cfg(not(test))]
 pub use platform::{init, runtime};
 
 /// Resolves when either future does (the other is dropped with its pin).

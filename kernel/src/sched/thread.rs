@@ -10,11 +10,11 @@
 //! idle CPU takes threads from busier CPUs' queues (migration is free: the
 //! state is all in the `Thread`).
 
+use super::run_queues::RunQueues;
 use crate::arch::percpu::MAX_CPUS;
 use crate::arch::user::{FxArea, Resume, UserRegisters};
 use crate::proc::process::Process;
 use alloc::boxed::Box;
-use alloc::collections::VecDeque;
 use alloc::sync::Arc;
 use core::sync::atomic::{AtomicUsize, Ordering};
 use spin::Mutex;
@@ -140,13 +140,9 @@ impl Thread {
     }
 }
 
-static RUNNABLE: [Mutex<VecDeque<Arc<Thread>>>; MAX_CPUS] =
-    [const { Mutex::new(VecDeque::new()) }; MAX_CPUS];
+static RUNNABLE: RunQueues<Arc<Thread>, MAX_CPUS> = RunQueues::new();
 static CURRENT: [Mutex<Option<Arc<Thread>>>; MAX_CPUS] = [const { Mutex::new(None) }; MAX_CPUS];
 static NEXT_CPU: AtomicUsize = AtomicUsize::new(0);
-/// Threads in all the queues: lets an idle CPU skip the queue locks (the
-/// common case: the CPU loop asks on every turn).
-static QUEUED: AtomicUsize = AtomicUsize::new(0);
 
 fn cpu_count() -> usize {
     super::runtime().map_or(1, |runtime| runtime.cpu_count())
@@ -155,8 +151,7 @@ fn cpu_count() -> usize {
 /// Queues `thread` on `cpu` and wakes that CPU if it is halted.
 pub fn make_runnable_on(thread: Arc<Thread>, cpu: usize) {
     let _irq = crate::arch::InterruptGuard::new();
-    RUNNABLE[cpu].lock().push_back(thread);
-    QUEUED.fetch_add(1, Ordering::AcqRel);
+    RUNNABLE.push(cpu, thread);
     if let Some(runtime) = super::runtime() {
         runtime.platform().pend(cpu);
     }
@@ -169,49 +164,16 @@ pub fn make_runnable(thread: Arc<Thread>) {
 }
 
 /// The next thread for CPU `cpu`: its own queue first, then the back of a
-/// busier CPU's.
+/// busier CPU's (`run_queues` says why at most one lock is held).  A
+/// thread queued after the queues were found empty pends the CPU it was
+/// queued on, and an idle CPU re-checks before halting: nothing is missed.
 pub fn next_runnable(cpu: usize) -> Option<Arc<Thread>> {
-    // A thread queued after this load pends the CPU it was queued on, and
-    // an idle CPU re-checks before halting: nothing is missed.
-    if QUEUED.load(Ordering::Acquire) == 0 {
-        return None;
-    }
-    let count = cpu_count();
-    // Two statements, not one chain: a guard made inside a `let` lives to
-    // the statement's end, so `RUNNABLE[cpu].lock().pop_front().or_else(..)`
-    // would hold this CPU's queue while locking the others', and two CPUs
-    // stealing from each other would deadlock (seen at 8 CPUs).  At most
-    // one queue lock is held at a time.
-    let own = pop(&mut RUNNABLE[cpu].lock(), VecDeque::pop_front);
-    let thread = own.or_else(|| {
-        (1..count).find_map(|step| {
-            pop(
-                &mut RUNNABLE[(cpu + step) % count].lock(),
-                VecDeque::pop_back,
-            )
-        })
-    })?;
-    QUEUED.fetch_sub(1, Ordering::AcqRel);
-    Some(thread)
-}
-
-/// Takes a thread from `queue` with `take`, and gives back the queue's
-/// spare room once it is mostly empty: a burst of 10,000 runnable threads
-/// leaves nothing behind on the heap when it is over.
-fn pop(
-    queue: &mut VecDeque<Arc<Thread>>,
-    take: fn(&mut VecDeque<Arc<Thread>>) -> Option<Arc<Thread>>,
-) -> Option<Arc<Thread>> {
-    let thread = take(queue);
-    if queue.capacity() > 64 && queue.len() < queue.capacity() / 4 {
-        queue.shrink_to(queue.len() * 2);
-    }
-    thread
+    RUNNABLE.pop(cpu, cpu_count())
 }
 
 /// Runnable threads waiting on every CPU.
 pub fn runnable_count() -> usize {
-    RUNNABLE.iter().map(|queue| queue.lock().len()).sum()
+    RUNNABLE.len()
 }
 
 /// Makes `thread` this CPU's current thread.
