@@ -148,4 +148,8 @@ pub struct MemStats {
     pub parked_threads: u64,
     /// The size of a `Thread` control block.
     pub thread_struct_bytes: u64,
+    /// The calling process: bytes of user memory mapped (frames in its
+    /// page tables, the ring's included), and of its page tables.
+    pub resident_bytes: u64,
+    pub page_table_bytes: u64,
 }

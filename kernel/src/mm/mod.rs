@@ -11,7 +11,10 @@
 //! - `frame`: physical frames (buddy allocator over a `PageInfo` array);
 //! - `paging`: the kernel page tables;
 //! - `heap`: the global allocator;
-//! - `kstack`: guarded kernel stacks.
+//! - `kstack`: guarded kernel stacks;
+//! - `space`: a process's address space; `shootdown`: TLB invalidation on
+//!   every CPU that has a space loaded, as a completion event;
+//! - `pin`: pinned user buffers.
 
 pub mod frame;
 #[cfg(not(test))]
@@ -24,6 +27,8 @@ pub mod kstack;
 pub mod paging;
 #[cfg(not(test))]
 pub mod pin;
+#[cfg(not(test))]
+pub mod shootdown;
 #[cfg(not(test))]
 pub mod space;
 

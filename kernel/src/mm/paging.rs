@@ -134,13 +134,18 @@ pub fn kernel_pml4() -> PhysAddr {
 /// Makes the kernel-only page table current on this CPU (an idle CPU
 /// needs no user space, and a space can only be freed when no CPU uses it).
 pub fn activate_kernel() {
+    let pml4 = kernel_pml4();
+    super::shootdown::note_loaded(pml4.as_u64());
     // SAFETY: the kernel PML4 maps everything kernel code touches.
-    unsafe {
-        Cr3::write(
-            PhysFrame::containing_address(kernel_pml4()),
-            Cr3Flags::empty(),
-        )
-    };
+    unsafe { Cr3::write(PhysFrame::containing_address(pml4), Cr3Flags::empty()) };
+}
+
+/// Drops every non-global TLB entry on this CPU (the user half's: the
+/// kernel's mappings are global).
+pub fn flush_all_user() {
+    let (frame, flags) = Cr3::read();
+    // SAFETY: reloads the page table already in use.
+    unsafe { Cr3::write(frame, flags) };
 }
 
 /// Maps `[phys, phys + len)` uncached at its direct-map address and returns

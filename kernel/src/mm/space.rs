@@ -13,9 +13,11 @@
 //! memory model of DESIGN.md section 8) build on this.
 
 use super::frame::global::{self as frames, PageTableFrames};
+use super::shootdown::Gather;
 use super::{DIRECT_MAP_BASE, PAGE_SIZE, phys_to_virt};
 use crate::proc::elf::{LoadPlan, USER_END, USER_MIN};
 use abi::Errno;
+use alloc::vec::Vec;
 use x86_64::registers::control::{Cr3, Cr3Flags};
 use x86_64::structures::paging::mapper::MapToError;
 use x86_64::structures::paging::{
@@ -192,18 +194,34 @@ impl Space {
             .any(|&(start, end)| (start..end).contains(&virt))
     }
 
-    /// Unmaps and frees the pages of `[start, start + len)` that are mapped.
+    /// Unmaps and frees the pages of `[start, start + len)` that are
+    /// mapped.  Only for a space no CPU has loaded: a live one goes through
+    /// [`Space::unhook`] and a shootdown.
     pub fn unmap(&mut self, start: u64, len: u64) {
+        let (frames_to_free, _) = self.unhook(start, len);
+        for frame in frames_to_free {
+            frames::free(frame, 0);
+        }
+    }
+
+    /// Removes the mappings of `[start, start + len)` without freeing
+    /// anything: returns the frames the space owned there (free them after
+    /// the shootdown) and the invalidations to make.
+    pub fn unhook(&mut self, start: u64, len: u64) -> (Vec<PhysAddr>, Gather) {
+        let mut owned = Vec::new();
+        let mut gather = Gather::default();
         for page_start in (start..start.saturating_add(len)).step_by(PAGE_SIZE as usize) {
             let page = Page::<Size4KiB>::containing_address(VirtAddr::new(page_start));
             let borrowed = self.is_borrowed(page_start);
             if let Ok((frame, flush)) = self.mapper().unmap(page) {
                 flush.ignore();
+                gather.page(page_start);
                 if !borrowed {
-                    frames::free(frame.start_address(), 0);
+                    owned.push(frame.start_address());
                 }
             }
         }
+        (owned, gather)
     }
 
     /// Copies `bytes` into the space at `virt` (through the direct map; the
@@ -262,8 +280,18 @@ impl Space {
         count
     }
 
+    /// Page-table frames under the user half (the PML4 included).
+    pub fn table_pages(&self) -> usize {
+        let mut count = 1;
+        walk_user_half(self.pml4, &mut |_, level, _| {
+            count += usize::from(level > 0)
+        });
+        count
+    }
+
     /// Makes this space the current one on this CPU.
     pub fn activate(&self) {
+        super::shootdown::note_loaded(self.pml4.as_u64());
         // SAFETY: the upper half is the kernel's, so the running code, its
         // stack and all kernel data stay mapped across the switch.
         unsafe { Cr3::write(PhysFrame::containing_address(self.pml4), Cr3Flags::empty()) };

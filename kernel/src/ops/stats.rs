@@ -18,6 +18,8 @@ pub fn snapshot() -> MemStats {
         live_threads: live_threads as u64,
         parked_threads: parked_threads as u64,
         thread_struct_bytes: core::mem::size_of::<crate::sched::thread::Thread>() as u64,
+        resident_bytes: 0,
+        page_table_bytes: 0,
     }
 }
 
@@ -26,7 +28,14 @@ pub fn start(sqe: &Sqe, context: &Context) -> Started {
         if sqe.fd != 0 || sqe.off != 0 || sqe.op_flags != 0 || sqe.addr3 != 0 || sqe.ioprio != 0 {
             return Err(Errno::EINVAL);
         }
-        let stats = snapshot();
+        let mut stats = snapshot();
+        if let Some((resident, tables)) = context
+            .process
+            .with_space(|space| (space.resident_pages(), space.table_pages()))
+        {
+            stats.resident_bytes = resident as u64 * 4096;
+            stats.page_table_bytes = tables as u64 * 4096;
+        }
         let fields = [
             stats.heap_bytes_requested,
             stats.heap_bytes_allocated,
@@ -36,8 +45,10 @@ pub fn start(sqe: &Sqe, context: &Context) -> Started {
             stats.live_threads,
             stats.parked_threads,
             stats.thread_struct_bytes,
+            stats.resident_bytes,
+            stats.page_table_bytes,
         ];
-        let mut bytes = [0u8; 64];
+        let mut bytes = [0u8; 80];
         for (chunk, field) in bytes.chunks_exact_mut(8).zip(fields) {
             chunk.copy_from_slice(&field.to_le_bytes());
         }

@@ -29,6 +29,7 @@ pub fn spawn(sqe: &Sqe, context: &Context) -> Started {
         if process.is_exiting() {
             return Err(Errno::ESRCH);
         }
+        let kernel_stack = sqe.off == 0;
         let stack_top = match sqe.off {
             0 => {
                 let top = process.reserve_thread_stack();
@@ -54,7 +55,12 @@ pub fn spawn(sqe: &Sqe, context: &Context) -> Started {
                 rflags: 0x202,
                 ..UserRegisters::default()
             };
-            Thread::new(process.clone(), regs, index)
+            Thread::new(
+                process.clone(),
+                regs,
+                index,
+                kernel_stack.then_some(stack_top),
+            )
         })?;
         let handle = process
             .handles

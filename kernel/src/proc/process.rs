@@ -235,6 +235,23 @@ impl Process {
         base + 4096 + THREAD_STACK_BYTES
     }
 
+    /// Unmaps the stack the kernel gave a thread that has ended, and frees
+    /// its frames once no CPU can hold a stale TLB entry for it (a
+    /// shootdown to the CPUs running the process's other threads).
+    pub async fn release_thread_stack(&self, top: u64) {
+        let bottom = top - THREAD_STACK_BYTES;
+        let Some((frames, gather, pml4)) = self.with_space_mut(|space| {
+            let (frames, gather) = space.unhook(bottom, THREAD_STACK_BYTES);
+            (frames, gather, space.pml4().as_u64())
+        }) else {
+            return; // the process ended: its space took the stack with it
+        };
+        crate::mm::shootdown::shootdown(pml4, gather).await;
+        for frame in frames {
+            crate::mm::frame::global::free(frame, 0);
+        }
+    }
+
     /// Runs `f` on the address space mutably; `None` once it is gone.
     pub fn with_space_mut<R>(&self, f: impl FnOnce(&mut Space) -> R) -> Option<R> {
         self.space.lock().as_mut().map(f)

@@ -107,7 +107,7 @@ pub fn spawn_child(
         rflags: 0x202,
         ..UserRegisters::default()
     };
-    let main = process.add_thread(|index| Thread::new(process.clone(), regs, index))?;
+    let main = process.add_thread(|index| Thread::new(process.clone(), regs, index, None))?;
     thread::make_runnable(main);
     Ok(process)
 }

@@ -190,6 +190,16 @@ pub fn end_thread(thread: Arc<Thread>, status: ExitStatus) -> ! {
     crate::mm::paging::activate_kernel();
     thread.mark_ended();
     thread.process.thread_ended(thread.index, status);
+    // A stack the kernel mapped goes back now, not when the process ends
+    // (a process that starts and joins threads for ever must not grow).
+    if let Some(top) = thread.kernel_stack_top()
+        && let Some(runtime) = super::runtime()
+    {
+        let process = thread.process.clone();
+        runtime
+            .spawn(async move { process.release_thread_stack(top).await })
+            .detach();
+    }
     drop(thread);
     super::cpu_loop::restart()
 }

@@ -78,7 +78,7 @@ impl<T, const CPUS: usize> RunQueues<T, CPUS> {
 /// nothing behind on the heap when it is over.
 fn take<T>(queue: &mut VecDeque<T>, how: fn(&mut VecDeque<T>) -> Option<T>) -> Option<T> {
     let item = how(queue);
-    if queue.capacity() > 64 && queue.len() < queue.capacity() / 4 {
+    if queue.capacity() > 16 && queue.len() < queue.capacity() / 4 {
         queue.shrink_to(queue.len() * 2);
     }
     item
@@ -112,7 +112,7 @@ mod tests {
             queues.push(0, item);
         }
         while queues.pop(0, 1).is_some() {}
-        assert!(queues.queues[0].lock().capacity() <= 64);
+        assert!(queues.queues[0].lock().capacity() <= 16);
     }
 
     /// Every thread pushes onto every queue and pops as its own CPU (which

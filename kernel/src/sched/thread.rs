@@ -13,7 +13,7 @@
 use super::run_queues::RunQueues;
 use crate::arch::percpu::MAX_CPUS;
 use crate::arch::user::{FxArea, Resume, UserRegisters};
-use crate::proc::process::Process;
+use crate::proc::process::{Process, THREAD_STACK_AREA, THREAD_STACK_BYTES};
 use alloc::boxed::Box;
 use alloc::sync::Arc;
 use core::sync::atomic::{AtomicUsize, Ordering};
@@ -29,6 +29,10 @@ pub struct UserState {
 pub struct Thread {
     /// The thread's index in its process (what results are delivered to).
     pub index: u32,
+    /// Which stack the kernel mapped for it: its top is this many slots
+    /// above the process's thread-stack area ([`NO_KERNEL_STACK`]: its
+    /// own stack, or the main one).  In the padding after `index`: it costs nothing.
+    kernel_stack: u32,
     pub process: Arc<Process>,
     pub state: Mutex<UserState>,
     /// Set when the thread has ended (the process's thread-end event
@@ -45,6 +49,11 @@ enum Delivery {
     Ready(i32),
     Waiting,
 }
+
+/// [`Thread::kernel_stack`] of a thread whose stack the kernel did not map.
+const NO_KERNEL_STACK: u32 = u32::MAX;
+/// The address space one kernel-mapped thread stack takes, guard included.
+const THREAD_STACK_SLOT: u64 = THREAD_STACK_BYTES + 4096;
 
 static LIVE_THREADS: AtomicUsize = AtomicUsize::new(0);
 static PARKED_THREADS: AtomicUsize = AtomicUsize::new(0);
@@ -64,10 +73,19 @@ impl Drop for Thread {
 }
 
 impl Thread {
-    pub fn new(process: Arc<Process>, regs: UserRegisters, index: u32) -> Arc<Self> {
+    pub fn new(
+        process: Arc<Process>,
+        regs: UserRegisters,
+        index: u32,
+        kernel_stack_top: Option<u64>,
+    ) -> Arc<Self> {
         LIVE_THREADS.fetch_add(1, Ordering::Relaxed);
+        let kernel_stack = kernel_stack_top
+            .and_then(|top| u32::try_from((top - THREAD_STACK_AREA) / THREAD_STACK_SLOT).ok())
+            .unwrap_or(NO_KERNEL_STACK);
         Arc::new(Self {
             index,
+            kernel_stack,
             process,
             state: Mutex::new(UserState {
                 regs,
@@ -77,6 +95,12 @@ impl Thread {
             ended: core::sync::atomic::AtomicBool::new(false),
             delivery: Mutex::new(Delivery::Empty),
         })
+    }
+
+    /// The top of the stack the kernel mapped for this thread, if it did.
+    pub fn kernel_stack_top(&self) -> Option<u64> {
+        (self.kernel_stack != NO_KERNEL_STACK)
+            .then(|| THREAD_STACK_AREA + u64::from(self.kernel_stack) * THREAD_STACK_SLOT)
     }
 
     /// Hands an op result to the thread: resumes it (with the result as

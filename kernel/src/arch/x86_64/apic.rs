@@ -141,6 +141,14 @@ pub enum Delivery {
     Startup(u8),
 }
 
+/// Sends a fixed IPI with `vector` to the CPU with index `cpu` (nothing if
+/// there is no such CPU).
+pub fn send_to_cpu(cpu: usize, vector: u8) {
+    if let Some(target) = super::percpu::get(cpu) {
+        send(target.apic_id, Delivery::Fixed(vector));
+    }
+}
+
 /// Sends an IPI to the CPU with APIC id `apic_id`.
 pub fn send(apic_id: u32, delivery: Delivery) {
     let low = match delivery {

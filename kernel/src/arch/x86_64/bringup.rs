@@ -57,6 +57,7 @@ pub fn platform(boot: &BootInfo) -> &'static PlatformSummary {
 
     apic::register_handlers();
     smp::register_handlers();
+    crate::mm::shootdown::register_handler();
     if let Err(errno) = super::serial::enable_input() {
         crate::warn!("no console input: COM1's interrupt cannot be routed ({errno})");
     }

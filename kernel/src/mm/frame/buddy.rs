@@ -167,6 +167,35 @@ impl BuddyAllocator {
     /// lie in the array, `order` must be at most [`MAX_ORDER`], `pfn` must be
     /// aligned to the block size, and `pfn` must head an allocated block of
     /// exactly `order`.
+    /// Frees a single allocated frame, unless it is pinned: then it is
+    /// flagged [`PageFlags::FREE_ON_UNPIN`] and [`BuddyAllocator::unpin`]
+    /// frees it when its last pin goes.  Returns whether it was freed now.
+    pub fn free_unless_pinned(&mut self, pfn: usize) -> Result<bool, FreeError> {
+        let pinned = self.pages.get(pfn).is_some_and(|page| page.pin_count() > 0);
+        if !pinned {
+            return self.free(pfn, 0).map(|()| true);
+        }
+        let page = &mut self.pages[pfn];
+        if !page.is_allocated_head() || page.order() != 0 {
+            return Err(FreeError::NotAllocated);
+        }
+        let flags = page.flags() | PageFlags::FREE_ON_UNPIN;
+        page.set_flags(flags);
+        Ok(false)
+    }
+
+    /// Drops a pin of frame `pfn`; frees the frame if that was its last pin
+    /// and its owner freed it meanwhile.  `None` if it was not pinned.
+    pub fn unpin(&mut self, pfn: usize) -> Option<u32> {
+        let count = self.pages.get(pfn)?.unpin()?;
+        if count == 0 && self.pages[pfn].flags().contains(PageFlags::FREE_ON_UNPIN) {
+            let flags = self.pages[pfn].flags() - PageFlags::FREE_ON_UNPIN;
+            self.pages[pfn].set_flags(flags);
+            self.release(pfn, 0);
+        }
+        Some(count)
+    }
+
     pub fn free(&mut self, pfn: usize, order: usize) -> Result<(), FreeError> {
         if pfn >= self.pages.len() {
             return Err(FreeError::OutOfRange);

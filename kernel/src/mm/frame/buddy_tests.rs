@@ -497,3 +497,44 @@ fn random_alloc_and_free_agree_with_a_model() {
     assert_eq!(counts(&allocator), initial);
     assert_consistent(&allocator);
 }
+
+#[test]
+fn a_pinned_frame_freed_by_its_owner_is_freed_by_its_last_unpin() {
+    let mut buddy = allocator(64);
+    buddy.add_free_range(0, 64);
+    let pfn = buddy.alloc(0).unwrap();
+    let free_before = buddy.free_frames();
+    buddy.page(pfn).unwrap().pin();
+    buddy.page(pfn).unwrap().pin();
+    assert_eq!(buddy.free_unless_pinned(pfn), Ok(false));
+    assert_eq!(buddy.free_frames(), free_before, "still in use by the pins");
+    assert!(buddy.page(pfn).unwrap().is_allocated_head());
+    assert_eq!(buddy.unpin(pfn), Some(1));
+    assert_eq!(buddy.free_frames(), free_before);
+    assert_eq!(buddy.unpin(pfn), Some(0));
+    assert_eq!(
+        buddy.free_frames(),
+        free_before + 1,
+        "the last unpin freed it"
+    );
+    assert_eq!(buddy.unpin(pfn), None, "no pin left to drop");
+    assert_consistent(&buddy);
+}
+
+#[test]
+fn an_unpinned_frame_is_freed_at_once_and_a_pin_alone_frees_nothing() {
+    let mut buddy = allocator(64);
+    buddy.add_free_range(0, 64);
+    let (a, b) = (buddy.alloc(0).unwrap(), buddy.alloc(0).unwrap());
+    let free_before = buddy.free_frames();
+    assert_eq!(buddy.free_unless_pinned(a), Ok(true));
+    assert_eq!(buddy.free_frames(), free_before + 1);
+    buddy.page(b).unwrap().pin();
+    assert_eq!(buddy.unpin(b), Some(0));
+    assert!(
+        buddy.page(b).unwrap().is_allocated_head(),
+        "unpinning is not freeing"
+    );
+    assert_eq!(buddy.free_unless_pinned(b), Ok(true));
+    assert_consistent(&buddy);
+}

@@ -46,10 +46,16 @@ pub fn alloc_zeroed(order: usize) -> Option<PhysAddr> {
     Some(phys)
 }
 
-/// Returns a block from [`alloc`].  A bad free is a kernel bug.
+/// Returns a block from [`alloc`].  A bad free is a kernel bug.  A single
+/// frame that is pinned (an op's buffer) is freed when its last pin goes,
+/// never while the op may still touch it.
 pub fn free(phys: PhysAddr, order: usize) {
     let pfn = (phys.as_u64() / PAGE_SIZE) as usize;
-    if let Err(error) = with(|buddy| buddy.free(pfn, order)) {
+    let freed = with(|buddy| match order {
+        0 => buddy.free_unless_pinned(pfn).map(|_| ()),
+        _ => buddy.free(pfn, order),
+    });
+    if let Err(error) = freed {
         panic!(
             "freeing frame {:#x} order {order}: {error:?}",
             phys.as_u64()
@@ -78,7 +84,7 @@ pub fn pin(phys: PhysAddr) -> Option<u32> {
 /// Drops a pin taken with [`pin`].
 pub fn unpin(phys: PhysAddr) {
     let pfn = (phys.as_u64() / PAGE_SIZE) as usize;
-    let unpinned = with(|buddy| buddy.page(pfn).and_then(|page| page.unpin()));
+    let unpinned = with(|buddy| buddy.unpin(pfn));
     assert!(
         unpinned.is_some(),
         "unpinning frame {:#x}, which is not pinned",

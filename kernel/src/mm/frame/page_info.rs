@@ -29,7 +29,7 @@ use core::sync::atomic::{AtomicU32, Ordering};
 
 bitflags::bitflags! {
     /// The state of one frame; see the module docs for which frames carry
-    /// which flag. Bits 3..16 are free for later use.
+    /// which flag. Bits 4..16 are free for later use.
     #[derive(Clone, Copy, Debug, PartialEq, Eq)]
     pub struct PageFlags: u16 {
         /// Not managed by the allocator: firmware, MMIO holes, the kernel
@@ -39,6 +39,9 @@ bitflags::bitflags! {
         const FREE = 1 << 1;
         /// Head of an allocated block.
         const ALLOCATED = 1 << 2;
+        /// Allocated, freed by its owner while pinned: the last unpin
+        /// frees it (a pinned frame is never reused while in use).
+        const FREE_ON_UNPIN = 1 << 3;
     }
 }
 

@@ -1,0 +1,185 @@
+//! TLB shootdown as a completion event.
+//!
+//! ```text
+//!  initiator (a task)                         each other CPU with the space loaded
+//!  ------------------                         ------------------------------------
+//!  unhook the PTEs (the caller)
+//!  flush its own TLB
+//!  queue a request per target, send IPIs ───> SHOOTDOWN_VECTOR handler:
+//!  await the countdown (1 s timeout)            flush (if the space is still loaded)
+//!        <──────────────────────────────────    mark itself answered, signal
+//!  free the frames (the caller)
+//! ```
+//!
+//! Which CPUs need an IPI: each CPU publishes the page table it has loaded
+//! ([`note_loaded`], from `Space::activate` and `paging::activate_kernel`);
+//! a CPU not running user code holds the kernel's, so idle CPUs get none.
+//! A CPU that loads the space after the initiator looked has reloaded CR3
+//! after the unhook, so it cannot hold a stale entry: the initiator reads
+//! the loaded set only after the page-table change (SeqCst on both sides).
+//!
+//! Invalidations are gathered as in Linux's `mmu_gather`: single pages up
+//! to [`FLUSH_CEILING`], a full flush beyond it.  Frames are freed only
+//! after every acknowledgement.  A CPU that does not answer within
+//! [`TIMEOUT_NS`] is named in a panic: a stale TLB entry would let a
+//! process touch a frame that belongs to someone else by then.
+//!
+//! IPI handlers run only when their CPU is idle or in user mode (kernel
+//! code runs with interrupts off), so a target may answer only when it
+//! leaves the kernel: a shootdown waits at most for one kernel path.
+
+use crate::arch::percpu::MAX_CPUS;
+use alloc::collections::VecDeque;
+use alloc::sync::Arc;
+use alloc::vec::Vec;
+use core::sync::atomic::{AtomicU64, Ordering};
+use executor::CountdownCompletion;
+use spin::Mutex;
+
+/// Past this many pages, one full flush is cheaper than page-by-page
+/// `invlpg` (Linux's ceiling).
+pub const FLUSH_CEILING: usize = 33;
+/// How long the targets have to answer.
+pub const TIMEOUT_NS: u64 = 1_000_000_000;
+/// The IPI vector.
+pub const SHOOTDOWN_VECTOR: u8 = 0xf5;
+
+/// The invalidations of one change to a space.
+#[derive(Default, Debug)]
+pub struct Gather {
+    pages: Vec<u64>,
+    full: bool,
+}
+
+impl Gather {
+    /// Adds the page at `virt`.
+    pub fn page(&mut self, virt: u64) {
+        if self.full {
+            return;
+        }
+        if self.pages.len() == FLUSH_CEILING {
+            self.full = true;
+            self.pages = Vec::new();
+        } else {
+            self.pages.push(virt);
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        !self.full && self.pages.is_empty()
+    }
+
+    /// Invalidates on this CPU.
+    fn flush_local(&self) {
+        if self.full {
+            crate::mm::paging::flush_all_user();
+        } else {
+            for &page in &self.pages {
+                x86_64::instructions::tlb::flush(x86_64::VirtAddr::new(page));
+            }
+        }
+    }
+}
+
+struct Request {
+    pml4: u64,
+    gather: Gather,
+    /// Bit `n`: CPU `n` has answered.
+    answered: AtomicU64,
+    done: CountdownCompletion,
+}
+
+/// The page table each CPU has loaded (physical address of its PML4).
+static LOADED: [AtomicU64; MAX_CPUS] = [const { AtomicU64::new(0) }; MAX_CPUS];
+/// Requests waiting for each CPU's handler.
+static QUEUES: [Mutex<VecDeque<Arc<Request>>>; MAX_CPUS] =
+    [const { Mutex::new(VecDeque::new()) }; MAX_CPUS];
+
+/// Records that this CPU is about to load the page table at `pml4`.
+/// Called before the CR3 write (see the module docs for why).
+pub fn note_loaded(pml4: u64) {
+    LOADED[crate::arch::percpu::cpu_index()].store(pml4, Ordering::SeqCst);
+}
+
+/// The CPUs other than this one that have `pml4` loaded now.
+fn cpus_with(pml4: u64) -> u64 {
+    let me = crate::arch::percpu::cpu_index();
+    let online = crate::arch::percpu::online_count();
+    (0..online)
+        .filter(|&cpu| cpu != me && LOADED[cpu].load(Ordering::SeqCst) == pml4)
+        .fold(0, |set, cpu| set | 1 << cpu)
+}
+
+/// Invalidates `gather` for the space whose PML4 is at `pml4` on every CPU
+/// that may cache it, and resolves once all have.  The caller has already
+/// unhooked the entries and frees their frames after this returns.
+pub async fn shootdown(pml4: u64, gather: Gather) {
+    if gather.is_empty() {
+        return;
+    }
+    // SeqCst: the unhook (the caller's page-table stores) comes before
+    // reading who has the space loaded.
+    core::sync::atomic::fence(Ordering::SeqCst);
+    if LOADED[crate::arch::percpu::cpu_index()].load(Ordering::SeqCst) == pml4 {
+        gather.flush_local();
+    }
+    let targets = cpus_with(pml4);
+    if targets == 0 {
+        return;
+    }
+    let request = Arc::new(Request {
+        pml4,
+        gather,
+        answered: AtomicU64::new(0),
+        done: CountdownCompletion::new(targets.count_ones() as usize),
+    });
+    for cpu in (0..MAX_CPUS).filter(|cpu| targets & 1 << cpu != 0) {
+        {
+            let _irq = crate::arch::InterruptGuard::new();
+            let mut queue = QUEUES[cpu].lock();
+            // Room a burst left (the handler cannot free it: it runs in
+            // an interrupt) goes back here.
+            if queue.is_empty() && queue.capacity() > 8 {
+                queue.shrink_to(8);
+            }
+            queue.push_back(request.clone());
+        }
+        crate::arch::apic::send_to_cpu(cpu, SHOOTDOWN_VECTOR);
+    }
+    let deadline = crate::time::now_ns() + TIMEOUT_NS;
+    if executor::timeout(request.done.wait(), deadline)
+        .await
+        .is_err()
+    {
+        let silent = targets & !request.answered.load(Ordering::Acquire);
+        panic!(
+            "TLB shootdown: CPUs {:?} did not answer within {} ms",
+            (0..MAX_CPUS)
+                .filter(|cpu| silent & 1 << cpu != 0)
+                .collect::<Vec<_>>(),
+            TIMEOUT_NS / 1_000_000
+        );
+    }
+}
+
+/// The IPI handler: serves every request queued for this CPU.
+fn on_shootdown(_frame: &mut crate::arch::trap::TrapFrame) {
+    let me = crate::arch::percpu::cpu_index();
+    loop {
+        let request = QUEUES[me].lock().pop_front();
+        let Some(request) = request else {
+            return;
+        };
+        // A CPU that switched away since flushed with the CR3 write.
+        if LOADED[me].load(Ordering::SeqCst) == request.pml4 {
+            request.gather.flush_local();
+        }
+        request.answered.fetch_or(1 << me, Ordering::AcqRel);
+        request.done.signal();
+    }
+}
+
+/// Installs the IPI handler.
+pub fn register_handler() {
+    crate::arch::trap::register(SHOOTDOWN_VECTOR, on_shootdown);
+}
