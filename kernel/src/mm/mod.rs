@@ -11,7 +11,10 @@
 //! - `frame`: physical frames (buddy allocator over a `PageInfo` array);
 //! - `paging`: the kernel page tables;
 //! - `heap`: the global allocator;
-//! - `kstack`: guarded kernel stacks.
+//! - `kstack`: guarded kernel stacks;
+//! - `region`: what each range of a user space is (the region tree and the
+//!   `MMAP`/`MUNMAP`/`MPROTECT` rules; host-tested);
+//! - `space`: a user page table, which maps what the regions describe.
 
 pub mod frame;
 #[cfg(not(test))]
@@ -24,6 +27,7 @@ pub mod kstack;
 pub mod paging;
 #[cfg(not(test))]
 pub mod pin;
+pub mod region;
 #[cfg(not(test))]
 pub mod space;
 
