@@ -12,8 +12,12 @@
 //! - `paging`: the kernel page tables;
 //! - `heap`: the global allocator;
 //! - `kstack`: guarded kernel stacks;
-//! - `space`: a process's address space; `shootdown`: TLB invalidation on
-//!   every CPU that has a space loaded, as a completion event;
+//! - `region`: what each range of a user space is (the region tree and the
+//!   `MMAP`/`MUNMAP`/`MPROTECT` rules; host-tested; not wired to the ops
+//!   yet);
+//! - `space`: a user page table, which maps what the regions describe;
+//!   `shootdown`: TLB invalidation on every CPU that has a space loaded, as
+//!   a completion event;
 //! - `pin`: pinned user buffers.
 
 pub mod frame;
@@ -27,6 +31,7 @@ pub mod kstack;
 pub mod paging;
 #[cfg(not(test))]
 pub mod pin;
+pub mod region;
 #[cfg(not(test))]
 pub mod shootdown;
 #[cfg(not(test))]
