@@ -37,11 +37,12 @@ pub struct PinnedBuffer {
 }
 
 impl PinnedBuffer {
-    /// Pins `[addr, addr + len)` of `space`.  `EFAULT` for any byte outside
-    /// the user half, unmapped, kernel-only, or read-only when `access` is
-    /// `Write`; `EINVAL` past [`MAX_PINNED_BYTES`].  Nothing stays pinned on
+    /// Pins `[addr, addr + len)` of `space`, faulting in anonymous pages
+    /// not touched yet.  `EFAULT` for any byte outside the user half,
+    /// outside every region, kernel-only, or read-only when `access` is
+    /// `Write`; `ENOMEM` when a page to fault in gets no frame; `EINVAL` past [`MAX_PINNED_BYTES`].  Nothing stays pinned on
     /// failure.
-    pub fn new(space: &Space, addr: u64, len: u64, access: Access) -> Result<Self, Errno> {
+    pub fn new(space: &mut Space, addr: u64, len: u64, access: Access) -> Result<Self, Errno> {
         if len > MAX_PINNED_BYTES {
             return Err(Errno::EINVAL);
         }
@@ -59,7 +60,12 @@ impl PinnedBuffer {
         }
         let first_page = addr - addr % PAGE_SIZE;
         for page in (first_page..end).step_by(PAGE_SIZE as usize) {
-            let (phys, flags) = space.translate(page).ok_or(Errno::EFAULT)?;
+            // An anonymous page not touched yet is faulted in here, as the
+            // user's own access would (ENOMEM if no frame can be had).
+            let (phys, flags) = match space.translate(page) {
+                Some(found) => found,
+                None => space.populate(page, access == Access::Write)?,
+            };
             let allowed = flags.contains(Flags::USER_ACCESSIBLE)
                 && (access == Access::Read || flags.contains(Flags::WRITABLE));
             if !allowed {
@@ -122,7 +128,7 @@ impl PinnedBuffer {
 /// Reads a NUL-terminated string of at most `max_len` bytes (NUL not
 /// counted) at `addr`, a page at a time, so a short string at the end of a
 /// mapping reads fine.  `ENAMETOOLONG` past `max_len`.
-pub fn read_c_string(space: &Space, addr: u64, max_len: usize) -> Result<Vec<u8>, Errno> {
+pub fn read_c_string(space: &mut Space, addr: u64, max_len: usize) -> Result<Vec<u8>, Errno> {
     let mut out = Vec::new();
     let mut at = addr;
     loop {

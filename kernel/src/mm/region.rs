@@ -143,6 +143,14 @@ impl PageRange {
         end: USER_END,
     };
 
+    /// `[start, end)` for a constant: the checks of [`PageRange::new`] at
+    /// compile time.
+    pub const fn between(start: u64, end: u64) -> Self {
+        assert!(start.is_multiple_of(PAGE_SIZE) && end.is_multiple_of(PAGE_SIZE));
+        assert!(start < end && end <= USER_END);
+        Self { start, end }
+    }
+
     /// `[start, end)`: `EINVAL` unless both are page-aligned and
     /// `start < end <= USER_END`.
     pub fn new(start: u64, end: u64) -> Result<Self, Errno> {

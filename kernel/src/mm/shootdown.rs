@@ -65,6 +65,18 @@ impl Gather {
         }
     }
 
+    /// Adds `other`'s invalidations to these.
+    pub fn absorb(&mut self, other: Gather) {
+        if other.full {
+            self.full = true;
+            self.pages = Vec::new();
+        } else {
+            for page in other.pages {
+                self.page(page);
+            }
+        }
+    }
+
     pub fn is_empty(&self) -> bool {
         !self.full && self.pages.is_empty()
     }

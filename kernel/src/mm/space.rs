@@ -13,6 +13,7 @@
 //! memory model of DESIGN.md section 8) build on this.
 
 use super::frame::global::{self as frames, PageTableFrames};
+use super::region::{self, PageRange, Region, RegionFlags, RegionTree};
 use super::shootdown::Gather;
 use super::{DIRECT_MAP_BASE, PAGE_SIZE, phys_to_virt};
 use crate::proc::elf::{LoadPlan, USER_END, USER_MIN};
@@ -25,6 +26,20 @@ use x86_64::structures::paging::{
 };
 use x86_64::{PhysAddr, VirtAddr};
 
+/// Where `MMAP` places a mapping.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Placement {
+    /// Exactly here, replacing what `MMAP` mapped there before.
+    Fixed(u64),
+    /// Anywhere in [`MMAP_AREA`] that is free, `hint` first if it is.
+    Anywhere { hint: u64 },
+}
+
+/// Where `MMAP` places mappings that are not fixed: above the programs'
+/// images and below the thread stacks (`proc::process::THREAD_STACK_AREA`),
+/// the ring and the main stack.
+pub const MMAP_AREA: PageRange = PageRange::between(0x0000_1000_0000_0000, 0x0000_7e00_0000_0000);
+
 /// Page protections for user mappings.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Protection {
@@ -32,8 +47,49 @@ pub struct Protection {
     pub executable: bool,
 }
 
+/// What backs a region's pages.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Backing {
+    /// Mapped when the region was made (the ELF image, stacks, the ring):
+    /// a fault there is never resolved.
+    Eager,
+    /// `MMAP` anonymous memory: zeroed frames mapped on first touch.
+    Anonymous,
+}
+
+/// What a user page fault found.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FaultKind {
+    /// A page of an anonymous region not mapped yet: map a zeroed frame.
+    DemandZero,
+    /// No region, or one whose protection forbids the access: the process
+    /// is killed.
+    Violation,
+}
+
+/// The access a page fault's error code describes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Access {
+    pub present: bool,
+    pub write: bool,
+    pub fetch: bool,
+}
+
+impl Access {
+    /// Decodes a #PF error code.
+    pub fn from_error_code(code: u64) -> Self {
+        Self {
+            present: code & 1 != 0,
+            write: code & 2 != 0,
+            fetch: code & 16 != 0,
+        }
+    }
+}
+
 pub struct Space {
     pml4: PhysAddr,
+    /// What each range is: the tree `MMAP`, `MUNMAP` and faults consult.
+    regions: RegionTree<Backing>,
     /// Ranges mapped onto frames the space does not own (a ring's, which
     /// outlive the mapping): unmapped with the space, never freed by it.
     borrowed: alloc::vec::Vec<(u64, u64)>,
@@ -54,6 +110,7 @@ impl Space {
         }
         Ok(Self {
             pml4,
+            regions: RegionTree::new(),
             borrowed: alloc::vec::Vec::new(),
         })
     }
@@ -90,27 +147,167 @@ impl Space {
         {
             return Err(Errno::EINVAL);
         }
-        let mut flags = Flags::PRESENT | Flags::USER_ACCESSIBLE;
-        if protection.writable {
-            flags |= Flags::WRITABLE;
-        }
-        if !protection.executable && crate::arch::cpu::features().nx {
-            flags |= Flags::NO_EXECUTE;
-        }
+        let flags = page_flags(protection.writable, protection.executable);
+        self.kernel_region(start, end, protection)?;
         for page_start in (start..end).step_by(PAGE_SIZE as usize) {
             if let Err(errno) = self.map_one(page_start, flags) {
                 self.unmap(start, page_start - start);
+                self.regions.remove(PageRange::new(start, end)?);
                 return Err(errno);
             }
         }
         Ok(())
     }
 
-    fn map_one(&mut self, virt: u64, flags: Flags) -> Result<(), Errno> {
+    /// Records `[start, end)` as a region the kernel made (not `MMAP`'s:
+    /// user calls cannot unmap or reprotect it).
+    fn kernel_region(&mut self, start: u64, end: u64, protection: Protection) -> Result<(), Errno> {
+        let protection = region::Protection {
+            readable: true,
+            writable: protection.writable,
+            executable: protection.executable,
+        };
+        let range = PageRange::new(start, end)?;
+        let region = Region::new(
+            range,
+            protection,
+            RegionFlags::USER_ACCESSIBLE,
+            Backing::Eager,
+            0,
+        )?;
+        self.regions.insert(region).map_err(|_| Errno::EEXIST)
+    }
+
+    /// Gives back a range the kernel mapped (a thread stack): its regions
+    /// go, and its frames and invalidations are returned as
+    /// [`Space::unhook`] returns them.
+    pub fn release_kernel_range(&mut self, start: u64, len: u64) -> (Vec<PhysAddr>, Gather) {
+        if let Ok(range) = PageRange::new(start, start.saturating_add(len)) {
+            self.regions.remove(range);
+        }
+        self.unhook(start, len)
+    }
+
+    /// `MMAP` of anonymous memory: records the region (pages come on first
+    /// touch) at `fixed` exactly, or at a free place (`hint` first).
+    /// Returns the address, and what a fixed mapping displaced: frames to
+    /// free after the shootdown of the invalidations.
+    pub fn map_anonymous(
+        &mut self,
+        placement: Placement,
+        len: u64,
+        protection: region::Protection,
+        flags: RegionFlags,
+    ) -> Result<(u64, Vec<PhysAddr>, Gather), Errno> {
+        let len = region::mmap_len(len)?;
+        let flags = flags | RegionFlags::MMAPPED | RegionFlags::USER_ACCESSIBLE;
+        match placement {
+            Placement::Fixed(addr) => {
+                let range = PageRange::for_mmap_fixed(addr, len)?;
+                let region = Region::new(range, protection, flags, Backing::Anonymous, 0)?;
+                let displaced = self.regions.replace(region)?;
+                let (mut frames, mut gather) = (Vec::new(), Gather::default());
+                for old in displaced {
+                    let (old_frames, old_gather) = self.unhook(old.start(), old.len_bytes());
+                    frames.extend(old_frames);
+                    gather.absorb(old_gather);
+                }
+                Ok((addr, frames, gather))
+            }
+            Placement::Anywhere { hint } => {
+                let start = self.regions.find_free(len, hint, MMAP_AREA)?;
+                let range = PageRange::new(start, start + len)?;
+                let region = Region::new(range, protection, flags, Backing::Anonymous, 0)?;
+                self.regions.insert(region)?;
+                Ok((start, Vec::new(), Gather::default()))
+            }
+        }
+    }
+
+    /// `MUNMAP`: removes what `MMAP` mapped in `range` (refused, changing
+    /// nothing, over anything else).  Returns the frames to free after the
+    /// shootdown of the invalidations.
+    pub fn unmap_user(&mut self, addr: u64, len: u64) -> Result<(Vec<PhysAddr>, Gather), Errno> {
+        let range = PageRange::for_munmap(addr, len)?;
+        let (mut frames, mut gather) = (Vec::new(), Gather::default());
+        for old in self.regions.unmap(range)? {
+            let (old_frames, old_gather) = self.unhook(old.start(), old.len_bytes());
+            frames.extend(old_frames);
+            gather.absorb(old_gather);
+        }
+        Ok((frames, gather))
+    }
+
+    /// What a user page fault at `addr` with `access` means.
+    pub fn classify_fault(&self, addr: u64, access: Access) -> FaultKind {
+        let Some(region) = self.regions.find(addr) else {
+            return FaultKind::Violation;
+        };
+        let protection = region.protection();
+        let allowed = if access.fetch {
+            protection.executable
+        } else if access.write {
+            protection.writable
+        } else {
+            protection.readable
+        };
+        if allowed && !access.present && *region.object() == Backing::Anonymous {
+            FaultKind::DemandZero
+        } else {
+            FaultKind::Violation
+        }
+    }
+
+    /// Faults in the page at `page` for a kernel access on the user's
+    /// behalf (an op's buffer): a demand-zero page of a region that allows
+    /// the access gets a zeroed frame now.  Returns its translation;
+    /// `EFAULT` where the user's own access would fault fatally, `ENOMEM`
+    /// without a frame.
+    pub fn populate(&mut self, page: u64, write: bool) -> Result<(PhysAddr, Flags), Errno> {
+        let access = Access {
+            present: false,
+            write,
+            fetch: false,
+        };
+        if self.classify_fault(page, access) != FaultKind::DemandZero {
+            return Err(Errno::EFAULT);
+        }
         let frame = frames::alloc_zeroed(0).ok_or(Errno::ENOMEM)?;
+        if !self.map_demand_zero(page, frame) {
+            frames::free(frame, 0);
+        }
+        self.translate(page).ok_or(Errno::EFAULT)
+    }
+
+    /// Maps `frame` (zeroed) at the page of `addr` if its region still
+    /// wants a demand-zero page there and none is mapped yet.  `false`
+    /// (the caller frees the frame) when another fault or an unmap got
+    /// there first.
+    pub fn map_demand_zero(&mut self, addr: u64, frame: PhysAddr) -> bool {
+        let page_start = addr & !(PAGE_SIZE - 1);
+        let Some(region) = self.regions.find(page_start) else {
+            return false;
+        };
+        if *region.object() != Backing::Anonymous || self.translate(page_start).is_some() {
+            return false;
+        }
+        let protection = region.protection();
+        let flags = page_flags(protection.writable, protection.executable);
+        self.map_fresh(page_start, frame, flags).is_ok()
+    }
+
+    /// Maps `frame`, which nothing else maps, at the page `virt` of the
+    /// user half.  A page that was not present was never cached in a TLB:
+    /// no flush is needed.
+    fn map_fresh(
+        &mut self,
+        virt: u64,
+        frame: PhysAddr,
+        flags: Flags,
+    ) -> Result<(), MapToError<Size4KiB>> {
         let page = Page::<Size4KiB>::containing_address(VirtAddr::new(virt));
-        // SAFETY: the frame is fresh and the page lies in the user half,
-        // which this space owns; nothing else maps it.
+        // SAFETY: the frame is the caller's fresh one and the page lies in
+        // the user half, which this space owns.
         let mapped = unsafe {
             self.mapper().map_to(
                 page,
@@ -119,12 +316,13 @@ impl Space {
                 &mut PageTableFrames,
             )
         };
-        match mapped {
-            // Not yet loaded anywhere (or a fresh mapping): no flush needed.
-            Ok(flush) => {
-                flush.ignore();
-                Ok(())
-            }
+        mapped.map(|flush| flush.ignore())
+    }
+
+    fn map_one(&mut self, virt: u64, flags: Flags) -> Result<(), Errno> {
+        let frame = frames::alloc_zeroed(0).ok_or(Errno::ENOMEM)?;
+        match self.map_fresh(virt, frame, flags) {
+            Ok(()) => Ok(()),
             Err(error) => {
                 frames::free(frame, 0);
                 Err(match error {
@@ -149,13 +347,8 @@ impl Space {
         if !start.is_multiple_of(PAGE_SIZE) || pages == 0 || start < USER_MIN || end > USER_END {
             return Err(Errno::EINVAL);
         }
-        let mut flags = Flags::PRESENT | Flags::USER_ACCESSIBLE;
-        if protection.writable {
-            flags |= Flags::WRITABLE;
-        }
-        if !protection.executable && crate::arch::cpu::features().nx {
-            flags |= Flags::NO_EXECUTE;
-        }
+        let flags = page_flags(protection.writable, protection.executable);
+        self.kernel_region(start, end, protection)?;
         for page in 0..pages {
             let virt =
                 Page::<Size4KiB>::containing_address(VirtAddr::new(start + page * PAGE_SIZE));
@@ -177,6 +370,7 @@ impl Space {
                             flush.ignore();
                         }
                     }
+                    self.regions.remove(PageRange::new(start, end)?);
                     return Err(match error {
                         MapToError::FrameAllocationFailed => Errno::ENOMEM,
                         _ => Errno::EEXIST,
@@ -296,6 +490,18 @@ impl Space {
         // stack and all kernel data stay mapped across the switch.
         unsafe { Cr3::write(PhysFrame::containing_address(self.pml4), Cr3Flags::empty()) };
     }
+}
+
+/// The page-table flags of a present user page.
+fn page_flags(writable: bool, executable: bool) -> Flags {
+    let mut flags = Flags::PRESENT | Flags::USER_ACCESSIBLE;
+    if writable {
+        flags |= Flags::WRITABLE;
+    }
+    if !executable && crate::arch::cpu::features().nx {
+        flags |= Flags::NO_EXECUTE;
+    }
+    flags
 }
 
 /// Calls `visit(frame, level, virt)` for every frame under the user half:

@@ -21,7 +21,7 @@ const PATH_MAX: usize = 4096;
 fn path_at(context: &Context, addr: u64) -> Result<String, Errno> {
     let bytes = context
         .process
-        .with_space(|space| read_c_string(space, addr, PATH_MAX - 1))
+        .with_space_mut(|space| read_c_string(space, addr, PATH_MAX - 1))
         .ok_or(Errno::ESRCH)??;
     String::from_utf8(bytes).map_err(|_| Errno::EINVAL)
 }
@@ -100,7 +100,7 @@ pub fn statx(sqe: &Sqe, context: &Context) -> Started {
         let bytes = statx.to_bytes();
         context
             .process
-            .with_space(|space| {
+            .with_space_mut(|space| {
                 PinnedBuffer::new(space, sqe.off, bytes.len() as u64, Access::Write)
                     .map(|buffer| buffer.write_from(&bytes))
             })

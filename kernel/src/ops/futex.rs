@@ -41,7 +41,7 @@ fn check(sqe: &Sqe) -> Result<(), Errno> {
 
 fn read_word(process: &Process, addr: u64) -> Result<u32, Errno> {
     let bytes = process
-        .with_space(|space| {
+        .with_space_mut(|space| {
             PinnedBuffer::new(space, addr, 4, Access::Read).map(|buffer| buffer.read_all())
         })
         .ok_or(Errno::ESRCH)??;

@@ -5,6 +5,7 @@
 //! - `nop`: NOP;
 //! - `rw`: READ and WRITE on the console, initfs files and pipes;
 //! - `pipe`: PIPE;
+//! - `mm`: MMAP and MUNMAP of anonymous memory;
 //! - `process`: PROCESS_SPAWN, WAIT and MSG_RING;
 //! - `thread`: THREAD_SPAWN;
 //! - `futex`: FUTEX_WAIT and FUTEX_WAKE;
@@ -22,6 +23,7 @@
 
 mod fs;
 mod futex;
+mod mm;
 mod nop;
 mod pipe;
 mod process;
@@ -99,6 +101,8 @@ static OPS: [Option<Start>; 256] = {
     table[Opcode::FutexWake as usize] = Some(futex::wake);
     table[Opcode::MemStats as usize] = Some(stats::start);
     table[Opcode::Pipe as usize] = Some(pipe::start);
+    table[Opcode::Mmap as usize] = Some(mm::mmap);
+    table[Opcode::Munmap as usize] = Some(mm::munmap);
     table
 };
 
@@ -190,6 +194,12 @@ mod ktests {
             other => Err(alloc::format!("{path} ended with {other:?}")),
         }
     }
+
+    crate::ktest!(
+        async fn mmaptest_passes_every_check() {
+            checks_pass("bin/mmaptest").await
+        }
+    );
 
     crate::ktest!(
         async fn pipetest_passes_every_check() {

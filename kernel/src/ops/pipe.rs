@@ -25,7 +25,7 @@ pub fn start(sqe: &Sqe, context: &Context) -> Started {
         // Pinned first: a bad pointer leaves no handles behind.
         let out = context
             .process
-            .with_space(|space| PinnedBuffer::new(space, sqe.addr, 8, Access::Write))
+            .with_space_mut(|space| PinnedBuffer::new(space, sqe.addr, 8, Access::Write))
             .ok_or(Errno::ESRCH)??;
         let (read, write) = crate::fs::pipe::pair();
         let (read, write) = {

@@ -26,7 +26,7 @@ const MAX_PATH_BYTES: u32 = 4096;
 fn read_user(context: &Context, addr: u64, len: u64) -> Result<Vec<u8>, Errno> {
     context
         .process
-        .with_space(|space| {
+        .with_space_mut(|space| {
             PinnedBuffer::new(space, addr, len, Access::Read).map(|buffer| buffer.read_all())
         })
         .ok_or(Errno::ESRCH)?

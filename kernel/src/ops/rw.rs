@@ -46,7 +46,7 @@ fn pin(sqe: &Sqe, context: &Context, access: Access) -> Result<PinnedBuffer, Err
     let len = u64::from(sqe.len).min(MAX_PINNED_BYTES);
     context
         .process
-        .with_space(|space| PinnedBuffer::new(space, sqe.addr, len, access))
+        .with_space_mut(|space| PinnedBuffer::new(space, sqe.addr, len, access))
         .ok_or(Errno::ESRCH)?
 }
 

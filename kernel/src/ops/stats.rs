@@ -55,7 +55,7 @@ pub fn start(sqe: &Sqe, context: &Context) -> Started {
         let len = (sqe.len as usize).min(bytes.len());
         let written = context
             .process
-            .with_space(|space| {
+            .with_space_mut(|space| {
                 PinnedBuffer::new(space, sqe.addr, len as u64, Access::Write)
                     .map(|buffer| buffer.write_from(&bytes[..len]))
             })

@@ -19,7 +19,7 @@ pub fn deadline(sqe: &Sqe, context: &Context) -> Result<u64, Errno> {
     let flags = TimeoutFlags::from_bits(sqe.op_flags).ok_or(Errno::EINVAL)?;
     let bytes = context
         .process
-        .with_space(|space| {
+        .with_space_mut(|space| {
             PinnedBuffer::new(space, sqe.addr, 16, Access::Read).map(|buffer| buffer.read_all())
         })
         .ok_or(Errno::ESRCH)??;

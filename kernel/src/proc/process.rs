@@ -65,6 +65,9 @@ pub enum ExitStatus {
     Exited(i32),
     /// The kernel killed it for a fault.
     Killed(Fault),
+    /// The kernel killed it because a page it touched could not get a
+    /// frame: memory ran out.
+    OutOfMemory,
 }
 
 impl ExitStatus {
@@ -74,6 +77,8 @@ impl ExitStatus {
         match self {
             Self::Exited(status) => (status & 0xff) << 8,
             Self::Killed(fault) => fault.signal(),
+            // As Linux's OOM killer: SIGKILL.
+            Self::OutOfMemory => 9,
         }
     }
 }
@@ -241,7 +246,7 @@ impl Process {
     pub async fn release_thread_stack(&self, top: u64) {
         let bottom = top - THREAD_STACK_BYTES;
         let Some((frames, gather, pml4)) = self.with_space_mut(|space| {
-            let (frames, gather) = space.unhook(bottom, THREAD_STACK_BYTES);
+            let (frames, gather) = space.release_kernel_range(bottom, THREAD_STACK_BYTES);
             (frames, gather, space.pml4().as_u64())
         }) else {
             return; // the process ended: its space took the stack with it

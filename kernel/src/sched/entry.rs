@@ -11,6 +11,7 @@
 use super::thread::{self, Thread};
 use crate::arch::percpu;
 use crate::arch::user::{self, FxArea, Resume, UserRegisters};
+use crate::mm::space::{Access, FaultKind};
 use crate::proc::process::{ExitStatus, Fault};
 use crate::ring::enter::Outcome;
 use abi::{Errno, Syscall};
@@ -138,6 +139,44 @@ fn park(thread: Arc<Thread>, ring: Arc<crate::ring::Ring>, result: u64, min_comp
     super::cpu_loop::restart()
 }
 
+/// The #PF vector.
+const PAGE_FAULT: u8 = 14;
+
+/// A page fault the process's regions allow: the thread leaves the CPU and
+/// a fault future maps a zeroed frame at `address`, then makes the thread
+/// runnable again (it retries the access).  When no frame can be had, the
+/// process is killed with an out-of-memory status and the kernel goes on.
+fn fault_in(thread: Arc<Thread>, address: u64) -> ! {
+    drop(thread::set_current(percpu::cpu_index(), None));
+    let runtime = super::runtime().expect("user threads run under the executors");
+    runtime
+        .spawn(async move {
+            match crate::mm::frame::global::alloc_zeroed(0) {
+                Some(frame) => {
+                    let mapped = thread
+                        .process
+                        .with_space_mut(|space| space.map_demand_zero(address, frame));
+                    // Another thread's fault (or an unmap) got there first.
+                    if mapped != Some(true) {
+                        crate::mm::frame::global::free(frame, 0);
+                    }
+                }
+                None => {
+                    crate::warn!(
+                        "process {} ({}) killed: out of memory at {address:#x}",
+                        thread.process.pid,
+                        thread.process.name
+                    );
+                    thread.process.begin_exit(ExitStatus::OutOfMemory);
+                }
+            }
+            // It runs again, or (exiting) ends at once.
+            thread::make_runnable(thread);
+        })
+        .detach();
+    super::cpu_loop::restart()
+}
+
 /// Saves a trapped thread's full state (called on the IST stack).
 pub fn save_trap(regs: UserRegisters, fpu: &FxArea) {
     let thread = current_thread();
@@ -155,6 +194,15 @@ pub fn trap(cause: TrapCause) -> ! {
     let thread = current_thread();
     if thread.process.is_exiting() {
         end_thread(thread, ExitStatus::Exited(0))
+    }
+    if cause.vector == PAGE_FAULT {
+        let access = Access::from_error_code(cause.error_code);
+        let kind = thread
+            .process
+            .with_space(|space| space.classify_fault(cause.fault_address, access));
+        if kind == Some(FaultKind::DemandZero) {
+            fault_in(thread, cause.fault_address)
+        }
     }
     if cause.vector < 32 {
         let fault = Fault {

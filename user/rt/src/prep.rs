@@ -156,3 +156,27 @@ pub fn futex_wake(word: &core::sync::atomic::AtomicU32, count: u32) -> Sqe {
         ..futex_wait(word, 0)
     }
 }
+
+/// MMAP of `len` bytes of anonymous memory with `prot` (`ProtFlags`) and
+/// `flags` (`MapFlags`; `ANONYMOUS` is added), at `addr` with `FIXED`, else
+/// anywhere (`addr` a hint).  The address lands in `out`.
+pub fn mmap_anonymous(addr: u64, len: u32, prot: u32, flags: u32, out: &mut u64) -> Sqe {
+    Sqe {
+        fd: -1,
+        addr,
+        len,
+        op_flags: flags | abi::MapFlags::ANONYMOUS.bits(),
+        ioprio: prot as u16,
+        addr3: out as *mut u64 as u64,
+        ..Sqe::new(Opcode::Mmap)
+    }
+}
+
+/// MUNMAP of `[addr, addr + len)`.
+pub fn munmap(addr: u64, len: u32) -> Sqe {
+    Sqe {
+        addr,
+        len,
+        ..Sqe::new(Opcode::Munmap)
+    }
+}

@@ -223,6 +223,12 @@ impl<O: Clone> RegionTree<O> {
         Ok(self.remove_range(range))
     }
 
+    /// Removes exactly `range` whatever made its regions: for the kernel's
+    /// own mappings (a thread stack it gave back), never for a user call.
+    pub fn remove(&mut self, range: PageRange) -> Vec<Region<O>> {
+        self.remove_range(range)
+    }
+
     /// `MMAP` with `MAP_FIXED`: `region` takes the place of whatever was in
     /// its range, returned as [`Self::unmap`] returns it.  Refused (nothing
     /// changed) with `EACCES` for a user region writable and executable,

@@ -1,0 +1,123 @@
+//! MMAP and MUNMAP of anonymous memory (the region model: `mm::region`,
+//! `mm::space`).
+//!
+//! - MMAP: `fd` = -1 with `MAP_ANONYMOUS`, `addr` = a hint (or the exact
+//!   address with `MAP_FIXED`), `len` = bytes, `op_flags` = `MapFlags`
+//!   (exactly one of `MAP_SHARED`/`MAP_PRIVATE`; `MAP_STACK` marks a stack
+//!   region), `ioprio` = `ProtFlags` (writable and executable at once is
+//!   `EACCES`), `addr3` = where the address is stored.  Pages arrive on
+//!   first touch, zeroed (a page fault is a completion event: the thread
+//!   parks and a fault future maps the page).  `res` is 0.
+//! - MUNMAP: `addr`/`len`; only what MMAP mapped (`EPERM` for the stack,
+//!   the ring or the program image); holes are fine.  Completes once every
+//!   CPU has dropped the old translations (a TLB shootdown) and the frames
+//!   are freed; a frame an op still has pinned is freed by its last unpin.
+//!
+//! File-backed mappings are not here yet: a file handle is `EOPNOTSUPP`.
+
+use super::{Context, OpFuture, Started};
+use crate::mm::pin::{Access, PinnedBuffer};
+use crate::mm::region::{Protection, RegionFlags};
+use crate::mm::shootdown::{Gather, shootdown};
+use crate::mm::space::Placement;
+use abi::{Errno, MapFlags, Sqe};
+use alloc::boxed::Box;
+use alloc::vec::Vec;
+use x86_64::PhysAddr;
+
+pub fn mmap(sqe: &Sqe, context: &Context) -> Started {
+    let result = (|| {
+        if sqe.off != 0 || sqe.buf_index != 0 || sqe.splice_fd_in != 0 {
+            return Err(Errno::EINVAL);
+        }
+        let flags = MapFlags::validate(sqe.op_flags)?;
+        if !flags.contains(MapFlags::ANONYMOUS) {
+            return Err(if sqe.fd >= 0 {
+                Errno::EOPNOTSUPP
+            } else {
+                Errno::EBADF
+            });
+        }
+        if sqe.fd != -1 {
+            return Err(Errno::EINVAL);
+        }
+        let protection = Protection::from_user(u32::from(sqe.ioprio))?;
+        let mut region_flags = RegionFlags::empty();
+        if flags.contains(MapFlags::STACK) {
+            region_flags |= RegionFlags::STACK;
+        }
+        if flags.contains(MapFlags::SHARED) {
+            region_flags |= RegionFlags::SHARED;
+        }
+        let placement = if flags.contains(MapFlags::FIXED) {
+            Placement::Fixed(sqe.addr)
+        } else {
+            Placement::Anywhere { hint: sqe.addr }
+        };
+        // Pinned before anything changes: a bad result pointer maps nothing.
+        let out = pin_result(context, sqe.addr3)?;
+        let (addr, frames, gather, pml4) = context
+            .process
+            .with_space_mut(|space| {
+                space
+                    .map_anonymous(placement, u64::from(sqe.len), protection, region_flags)
+                    .map(|(addr, frames, gather)| (addr, frames, gather, space.pml4().as_u64()))
+            })
+            .ok_or(Errno::ESRCH)??;
+        out.write_from(&addr.to_le_bytes());
+        Ok(finish(pml4, frames, gather))
+    })();
+    result.unwrap_or_else(|errno| Started::Done(errno.as_res()))
+}
+
+pub fn munmap(sqe: &Sqe, context: &Context) -> Started {
+    let result = (|| {
+        if sqe.fd != 0
+            || sqe.off != 0
+            || sqe.op_flags != 0
+            || sqe.ioprio != 0
+            || sqe.addr3 != 0
+            || sqe.buf_index != 0
+            || sqe.splice_fd_in != 0
+        {
+            return Err(Errno::EINVAL);
+        }
+        let (frames, gather, pml4) = context
+            .process
+            .with_space_mut(|space| {
+                space
+                    .unmap_user(sqe.addr, u64::from(sqe.len))
+                    .map(|(frames, gather)| (frames, gather, space.pml4().as_u64()))
+            })
+            .ok_or(Errno::ESRCH)??;
+        Ok(finish(pml4, frames, gather))
+    })();
+    result.unwrap_or_else(|errno| Started::Done(errno.as_res()))
+}
+
+/// Pins the 8 bytes at `addr` that receive MMAP's address.
+fn pin_result(context: &Context, addr: u64) -> Result<PinnedBuffer, Errno> {
+    if !addr.is_multiple_of(8) {
+        return Err(Errno::EFAULT);
+    }
+    context
+        .process
+        .with_space_mut(|space| PinnedBuffer::new(space, addr, 8, Access::Write))
+        .ok_or(Errno::ESRCH)?
+}
+
+/// Done at once when nothing was mapped before; otherwise a future that
+/// shoots the old translations down, then frees their frames.
+fn finish(pml4: u64, frames: Vec<PhysAddr>, gather: Gather) -> Started {
+    if gather.is_empty() && frames.is_empty() {
+        return Started::Done(0);
+    }
+    let future: OpFuture = Box::pin(async move {
+        shootdown(pml4, gather).await;
+        for frame in frames {
+            crate::mm::frame::global::free(frame, 0);
+        }
+        0
+    });
+    Started::Running(future)
+}

@@ -1,0 +1,260 @@
+//! `mmaptest`: checks MMAP and MUNMAP of anonymous memory from user mode.
+//! Prints a line per check and exits with the number that failed.
+//!
+//! `mmaptest CASE` is a child of one check: it does something the kernel
+//! must kill it for (`unmapped`, `prot-none`, `read-only`), and exits 0 if
+//! it is still alive afterwards.
+#![no_std]
+#![no_main]
+
+extern crate freestanding;
+
+use abi::{Errno, MapFlags, ProtFlags, Sqe};
+use rt::process::{self, WaitStatus};
+use rt::ring::Ring;
+
+rt::entry!(main);
+
+const PAGE: u64 = 4096;
+const RW: u32 = ProtFlags::READ.bits() | ProtFlags::WRITE.bits();
+const PRIVATE: u32 = MapFlags::PRIVATE.bits();
+
+/// Submits `sqe` and waits for its result.
+fn res(ring: &mut Ring, mut sqe: Sqe) -> Result<u32, Errno> {
+    sqe.user_data = 0x6d6d;
+    ring.push(&sqe)?;
+    ring.submit()?;
+    ring.wait_for(0x6d6d)?
+        .result()
+        .map_err(|e| e.known().unwrap_or(Errno::EIO))
+}
+
+/// MMAP anonymous; the address.
+fn map(ring: &mut Ring, addr: u64, len: u32, prot: u32, flags: u32) -> Result<u64, Errno> {
+    let mut out = 0u64;
+    res(
+        ring,
+        rt::prep::mmap_anonymous(addr, len, prot, flags, &mut out),
+    )?;
+    Ok(out)
+}
+
+fn resident(ring: &mut Ring) -> u64 {
+    rt::stats::mem(ring).map_or(u64::MAX, |stats| stats.resident_bytes)
+}
+
+/// Reads and writes the byte at `addr` through a volatile pointer.
+fn touch(addr: u64, value: u8) -> u8 {
+    let pointer = addr as *mut u8;
+    // SAFETY: `addr` lies in a readable and writable mapping the caller
+    // made (or, in the children below, one the kernel must kill us for).
+    unsafe {
+        let old = pointer.read_volatile();
+        pointer.write_volatile(value);
+        old
+    }
+}
+
+fn child(case: &str) -> i32 {
+    let Ok(mut ring) = Ring::take() else {
+        return 100;
+    };
+    let prot = match case {
+        "prot-none" => 0,
+        "read-only" => ProtFlags::READ.bits(),
+        _ => RW,
+    };
+    let Ok(addr) = map(&mut ring, 0, PAGE as u32, prot, PRIVATE) else {
+        return 101;
+    };
+    if case == "unmapped" && res(&mut ring, rt::prep::munmap(addr, PAGE as u32)).is_err() {
+        return 102;
+    }
+    touch(addr, 1);
+    0
+}
+
+/// Runs the child with `argv` (an argv block naming the case) and says
+/// whether the kernel killed it for a page fault.
+fn killed(ring: &mut Ring, argv: &[u8]) -> bool {
+    process::spawn(ring, "bin/mmaptest", argv).and_then(|child| process::wait(ring, child))
+        == Ok(WaitStatus::Signaled(11))
+}
+
+fn main() -> i32 {
+    if let Some(case) = rt::args().nth(1) {
+        return child(case);
+    }
+    let Ok(mut ring) = Ring::take() else {
+        return 100;
+    };
+    let mut checks = rt::checks::Checks::new("mmaptest");
+    let mut check = |name: &'static str, ok: bool| checks.check(name, ok);
+
+    // Demand-zero: nothing is resident until touched, then exactly what
+    // was touched, and it reads zero first.
+    let before = resident(&mut ring);
+    let mapped = map(&mut ring, 0, 3 * PAGE as u32, RW, PRIVATE);
+    check(
+        "MMAP of 3 anonymous pages gives a page-aligned address",
+        mapped.is_ok_and(|addr| addr % PAGE == 0 && addr != 0),
+    );
+    let addr = mapped.unwrap_or(0);
+    check(
+        "nothing is resident before the first touch",
+        resident(&mut ring) == before,
+    );
+    let zeroes = (0..3).all(|page| addr != 0 && touch(addr + page * PAGE, 0xa5) == 0);
+    check("each page reads zero at its first touch", zeroes);
+    check(
+        "touching made exactly 3 pages resident",
+        resident(&mut ring) == before + 3 * PAGE,
+    );
+    check(
+        "written bytes stay",
+        (0..3).all(|page| addr != 0 && touch(addr + page * PAGE, 0) == 0xa5),
+    );
+
+    // An op reads into memory that was never touched: the kernel faults the
+    // page in for it.
+    let fresh = map(&mut ring, 0, PAGE as u32, RW, PRIVATE).unwrap_or(0);
+    let read = if fresh == 0 {
+        Err(Errno::EFAULT)
+    } else {
+        // SAFETY: `fresh` is a page this program mapped writable; the
+        // kernel writes it and nothing else touches it meanwhile.
+        let buffer = unsafe { core::slice::from_raw_parts_mut(fresh as *mut u8, 64) };
+        rt::fs::open(&mut ring, c"etc/motd").and_then(|handle| {
+            let count = rt::fs::read(&mut ring, handle, buffer);
+            let _ = rt::fs::close(&mut ring, handle);
+            count
+        })
+    };
+    check(
+        "READ into an untouched mapping faults it in and fills it",
+        read == Ok(64) && touch(fresh, b'W') == b'W',
+    );
+
+    // MUNMAP: the middle page goes, holes are fine, and resident memory
+    // goes back down.
+    check(
+        "MUNMAP of the middle page",
+        res(&mut ring, rt::prep::munmap(addr + PAGE, PAGE as u32)) == Ok(0),
+    );
+    check(
+        "MUNMAP over a hole and the rest",
+        res(&mut ring, rt::prep::munmap(addr, 3 * PAGE as u32)) == Ok(0)
+            && res(&mut ring, rt::prep::munmap(fresh, PAGE as u32)) == Ok(0),
+    );
+    check(
+        "resident memory is back where it started",
+        resident(&mut ring) == before,
+    );
+
+    // MAP_FIXED replaces what MMAP put there, with fresh zero pages.
+    let fixed = map(&mut ring, 0, 2 * PAGE as u32, RW, PRIVATE).unwrap_or(0);
+    let first = fixed != 0 && touch(fixed, 7) == 0;
+    let again = map(
+        &mut ring,
+        fixed,
+        PAGE as u32,
+        RW,
+        PRIVATE | MapFlags::FIXED.bits(),
+    );
+    check(
+        "MAP_FIXED over an MMAP region replaces it with a zero page",
+        first && again == Ok(fixed) && touch(fixed, 0) == 0,
+    );
+    let _ = res(&mut ring, rt::prep::munmap(fixed, 2 * PAGE as u32));
+
+    // The rules and errnos.
+    let rwx = RW | ProtFlags::EXEC.bits();
+    check(
+        "writable and executable at once is EACCES",
+        map(&mut ring, 0, PAGE as u32, rwx, PRIVATE) == Err(Errno::EACCES),
+    );
+    check(
+        "a zero length is EINVAL",
+        map(&mut ring, 0, 0, RW, PRIVATE) == Err(Errno::EINVAL),
+    );
+    check(
+        "neither or both of SHARED and PRIVATE is EINVAL",
+        map(&mut ring, 0, PAGE as u32, RW, 0) == Err(Errno::EINVAL)
+            && map(
+                &mut ring,
+                0,
+                PAGE as u32,
+                RW,
+                PRIVATE | MapFlags::SHARED.bits(),
+            ) == Err(Errno::EINVAL),
+    );
+    check(
+        "an unaligned MAP_FIXED address is EINVAL",
+        map(
+            &mut ring,
+            0x1000_0000_0800,
+            PAGE as u32,
+            RW,
+            PRIVATE | MapFlags::FIXED.bits(),
+        ) == Err(Errno::EINVAL),
+    );
+    let stack_page = (&ring as *const Ring as u64) & !(PAGE - 1);
+    check(
+        "MAP_FIXED over the stack is EPERM",
+        map(
+            &mut ring,
+            stack_page,
+            PAGE as u32,
+            RW,
+            PRIVATE | MapFlags::FIXED.bits(),
+        ) == Err(Errno::EPERM),
+    );
+    check(
+        "MUNMAP of the program image is EPERM",
+        res(
+            &mut ring,
+            rt::prep::munmap(
+                main as fn() -> i32 as usize as u64 & !(PAGE - 1),
+                PAGE as u32,
+            ),
+        ) == Err(Errno::EPERM),
+    );
+    check(
+        "MUNMAP of an unaligned address is EINVAL",
+        res(&mut ring, rt::prep::munmap(0x1000_0000_0010, PAGE as u32)) == Err(Errno::EINVAL),
+    );
+    let mut kernel_out = Sqe {
+        addr3: 0xffff_8000_0000_0000,
+        ..rt::prep::mmap_anonymous(0, PAGE as u32, RW, PRIVATE, &mut 0)
+    };
+    kernel_out.user_data = 1;
+    check(
+        "a result pointer into the kernel is EFAULT, and nothing is mapped",
+        res(&mut ring, kernel_out) == Err(Errno::EFAULT) && resident(&mut ring) == before,
+    );
+    let file = Sqe {
+        fd: 0,
+        op_flags: PRIVATE,
+        ..rt::prep::mmap_anonymous(0, PAGE as u32, RW, PRIVATE, &mut 0)
+    };
+    check(
+        "a file mapping is not supported yet: EOPNOTSUPP",
+        res(&mut ring, file) == Err(Errno::EOPNOTSUPP),
+    );
+
+    // Faults the regions do not allow kill the process, not the kernel.
+    check(
+        "touching an unmapped page kills with SIGSEGV",
+        killed(&mut ring, b"mmaptest\0unmapped\0"),
+    );
+    check(
+        "touching a PROT_NONE page kills with SIGSEGV",
+        killed(&mut ring, b"mmaptest\0prot-none\0"),
+    );
+    check(
+        "writing a read-only page kills with SIGSEGV",
+        killed(&mut ring, b"mmaptest\0read-only\0"),
+    );
+
+    checks.report(&mut ring)
+}
