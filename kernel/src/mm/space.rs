@@ -238,6 +238,40 @@ impl Space {
         Ok((frames, gather))
     }
 
+    /// `MPROTECT`: gives `[addr, addr + len)` (MMAP's regions only, no
+    /// holes) `protection`, and rewrites the entries of the pages mapped
+    /// there.  Returns the invalidations for the shootdown.  `PROT_NONE`
+    /// keeps a page present but takes its user bit away: any user access
+    /// faults (and is a violation), the kernel's own accesses go through
+    /// the direct map, and the frame stays the space's, so a later
+    /// `MPROTECT` gives the data back.
+    pub fn protect_user(
+        &mut self,
+        addr: u64,
+        len: u64,
+        protection: region::Protection,
+    ) -> Result<Gather, Errno> {
+        let range = PageRange::for_mprotect(addr, len)?;
+        let mut gather = Gather::default();
+        let flags = if protection == region::Protection::default() {
+            Flags::PRESENT | nx_flag()
+        } else {
+            page_flags(protection.writable, protection.executable)
+        };
+        for (start, end) in self.regions.protect(range, protection)? {
+            for page_start in (start..end).step_by(PAGE_SIZE as usize) {
+                let page = Page::<Size4KiB>::containing_address(VirtAddr::new(page_start));
+                // SAFETY: only the flags of a page this space mapped change;
+                // the frame stays where it is.
+                if let Ok(flush) = unsafe { self.mapper().update_flags(page, flags) } {
+                    flush.ignore();
+                    gather.page(page_start);
+                }
+            }
+        }
+        Ok(gather)
+    }
+
     /// What a user page fault at `addr` with `access` means.
     pub fn classify_fault(&self, addr: u64, access: Access) -> FaultKind {
         let Some(region) = self.regions.find(addr) else {
@@ -498,10 +532,19 @@ fn page_flags(writable: bool, executable: bool) -> Flags {
     if writable {
         flags |= Flags::WRITABLE;
     }
-    if !executable && crate::arch::cpu::features().nx {
-        flags |= Flags::NO_EXECUTE;
+    if !executable {
+        flags |= nx_flag();
     }
     flags
+}
+
+/// `NO_EXECUTE` where the CPU has NX (the bit is reserved otherwise).
+fn nx_flag() -> Flags {
+    if crate::arch::cpu::features().nx {
+        Flags::NO_EXECUTE
+    } else {
+        Flags::empty()
+    }
 }
 
 /// Calls `visit(frame, level, virt)` for every frame under the user half:

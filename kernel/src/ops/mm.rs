@@ -1,4 +1,4 @@
-//! MMAP and MUNMAP of anonymous memory (the region model: `mm::region`,
+//! MMAP, MUNMAP and MPROTECT of anonymous memory (the region model: `mm::region`,
 //! `mm::space`).
 //!
 //! - MMAP: `fd` = -1 with `MAP_ANONYMOUS`, `addr` = a hint (or the exact
@@ -12,6 +12,12 @@
 //!   the ring or the program image); holes are fine.  Completes once every
 //!   CPU has dropped the old translations (a TLB shootdown) and the frames
 //!   are freed; a frame an op still has pinned is freed by its last unpin.
+//!
+//! - MPROTECT: `addr`/`len`, `op_flags` = `ProtFlags`; only MMAP's
+//!   regions (`EPERM`), no holes (`ENOMEM`), never writable and executable
+//!   (`EACCES`).  Completes once every CPU has dropped the old
+//!   permissions.  `PROT_NONE` takes the user bit away (the page stays, so
+//!   its data comes back with a later MPROTECT).
 //!
 //! File-backed mappings are not here yet: a file handle is `EOPNOTSUPP`.
 
@@ -91,6 +97,31 @@ pub fn munmap(sqe: &Sqe, context: &Context) -> Started {
             })
             .ok_or(Errno::ESRCH)??;
         Ok(finish(pml4, frames, gather))
+    })();
+    result.unwrap_or_else(|errno| Started::Done(errno.as_res()))
+}
+
+pub fn mprotect(sqe: &Sqe, context: &Context) -> Started {
+    let result = (|| {
+        if sqe.fd != 0
+            || sqe.off != 0
+            || sqe.ioprio != 0
+            || sqe.addr3 != 0
+            || sqe.buf_index != 0
+            || sqe.splice_fd_in != 0
+        {
+            return Err(Errno::EINVAL);
+        }
+        let protection = Protection::from_user(sqe.op_flags)?;
+        let (gather, pml4) = context
+            .process
+            .with_space_mut(|space| {
+                space
+                    .protect_user(sqe.addr, u64::from(sqe.len), protection)
+                    .map(|gather| (gather, space.pml4().as_u64()))
+            })
+            .ok_or(Errno::ESRCH)??;
+        Ok(finish(pml4, Vec::new(), gather))
     })();
     result.unwrap_or_else(|errno| Started::Done(errno.as_res()))
 }

@@ -5,7 +5,7 @@
 //! - `nop`: NOP;
 //! - `rw`: READ and WRITE on the console, initfs files and pipes;
 //! - `pipe`: PIPE;
-//! - `mm`: MMAP and MUNMAP of anonymous memory;
+//! - `mm`: MMAP, MUNMAP and MPROTECT of anonymous memory;
 //! - `process`: PROCESS_SPAWN, WAIT and MSG_RING;
 //! - `thread`: THREAD_SPAWN;
 //! - `futex`: FUTEX_WAIT and FUTEX_WAKE;
@@ -103,6 +103,7 @@ static OPS: [Option<Start>; 256] = {
     table[Opcode::Pipe as usize] = Some(pipe::start);
     table[Opcode::Mmap as usize] = Some(mm::mmap);
     table[Opcode::Munmap as usize] = Some(mm::munmap);
+    table[Opcode::Mprotect as usize] = Some(mm::mprotect);
     table
 };
 

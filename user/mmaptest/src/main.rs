@@ -67,8 +67,22 @@ fn child(case: &str) -> i32 {
     let Ok(addr) = map(&mut ring, 0, PAGE as u32, prot, PRIVATE) else {
         return 101;
     };
-    if case == "unmapped" && res(&mut ring, rt::prep::munmap(addr, PAGE as u32)).is_err() {
-        return 102;
+    // Touched while writable, then reprotected: the page is present.
+    let reprotect = match case {
+        "unmapped" => Some(rt::prep::munmap(addr, PAGE as u32)),
+        "mprotect-ro" => Some(rt::prep::mprotect(
+            addr,
+            PAGE as u32,
+            ProtFlags::READ.bits(),
+        )),
+        "mprotect-none" => Some(rt::prep::mprotect(addr, PAGE as u32, 0)),
+        _ => None,
+    };
+    if let Some(sqe) = reprotect {
+        touch(addr, 1);
+        if res(&mut ring, sqe).is_err() {
+            return 102;
+        }
     }
     touch(addr, 1);
     0
@@ -242,19 +256,63 @@ fn main() -> i32 {
         res(&mut ring, file) == Err(Errno::EOPNOTSUPP),
     );
 
+    // MPROTECT: protections change, data stays.
+    let page = map(&mut ring, 0, 2 * PAGE as u32, RW, PRIVATE).unwrap_or(0);
+    let written = page != 0 && touch(page, 0x5c) == 0;
+    let none = res(&mut ring, rt::prep::mprotect(page, PAGE as u32, 0));
+    let back = res(
+        &mut ring,
+        rt::prep::mprotect(page, 2 * PAGE as u32, ProtFlags::READ.bits()),
+    );
+    // SAFETY: the page is mapped readable again.
+    let kept = unsafe { (page as *const u8).read_volatile() } == 0x5c;
+    check(
+        "MPROTECT to PROT_NONE and back keeps the data",
+        written && none == Ok(0) && back == Ok(0) && kept,
+    );
+    check(
+        "MPROTECT writable and executable is EACCES",
+        res(
+            &mut ring,
+            rt::prep::mprotect(page, PAGE as u32, RW | ProtFlags::EXEC.bits()),
+        ) == Err(Errno::EACCES),
+    );
+    check(
+        "MPROTECT over a hole is ENOMEM",
+        res(&mut ring, rt::prep::mprotect(page, 8 * PAGE as u32, RW)) == Err(Errno::ENOMEM),
+    );
+    check(
+        "MPROTECT of the stack is EPERM",
+        res(&mut ring, rt::prep::mprotect(stack_page, PAGE as u32, RW)) == Err(Errno::EPERM),
+    );
+    let _ = res(&mut ring, rt::prep::munmap(page, 2 * PAGE as u32));
+
     // Faults the regions do not allow kill the process, not the kernel.
-    check(
-        "touching an unmapped page kills with SIGSEGV",
-        killed(&mut ring, b"mmaptest\0unmapped\0"),
-    );
-    check(
-        "touching a PROT_NONE page kills with SIGSEGV",
-        killed(&mut ring, b"mmaptest\0prot-none\0"),
-    );
-    check(
-        "writing a read-only page kills with SIGSEGV",
-        killed(&mut ring, b"mmaptest\0read-only\0"),
-    );
+    let fatal: [(&'static str, &[u8]); 5] = [
+        (
+            "touching an unmapped page kills with SIGSEGV",
+            b"mmaptest\0unmapped\0",
+        ),
+        (
+            "touching a PROT_NONE page kills with SIGSEGV",
+            b"mmaptest\0prot-none\0",
+        ),
+        (
+            "writing a read-only page kills with SIGSEGV",
+            b"mmaptest\0read-only\0",
+        ),
+        (
+            "writing a page made read-only by MPROTECT kills with SIGSEGV",
+            b"mmaptest\0mprotect-ro\0",
+        ),
+        (
+            "touching a page made PROT_NONE by MPROTECT kills with SIGSEGV",
+            b"mmaptest\0mprotect-none\0",
+        ),
+    ];
+    for (name, argv) in fatal {
+        check(name, killed(&mut ring, argv));
+    }
 
     checks.report(&mut ring)
 }

@@ -180,3 +180,13 @@ pub fn munmap(addr: u64, len: u32) -> Sqe {
         ..Sqe::new(Opcode::Munmap)
     }
 }
+
+/// MPROTECT of `[addr, addr + len)` to `prot` (`ProtFlags`).
+pub fn mprotect(addr: u64, len: u32, prot: u32) -> Sqe {
+    Sqe {
+        addr,
+        len,
+        op_flags: prot,
+        ..Sqe::new(Opcode::Mprotect)
+    }
+}
