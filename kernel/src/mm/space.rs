@@ -138,6 +138,18 @@ impl Space {
         len: u64,
         protection: Protection,
     ) -> Result<(), Errno> {
+        self.map_zeroed_as(start, len, protection, RegionFlags::empty())
+    }
+
+    /// [`Space::map_zeroed`] of a region with `flags` (`STACK` for the
+    /// stacks the kernel maps).
+    pub fn map_zeroed_as(
+        &mut self,
+        start: u64,
+        len: u64,
+        protection: Protection,
+        flags: RegionFlags,
+    ) -> Result<(), Errno> {
         let end = start.checked_add(len).ok_or(Errno::EINVAL)?;
         if !start.is_multiple_of(PAGE_SIZE)
             || !len.is_multiple_of(PAGE_SIZE)
@@ -147,8 +159,8 @@ impl Space {
         {
             return Err(Errno::EINVAL);
         }
+        self.kernel_region(start, end, protection, flags)?;
         let flags = page_flags(protection.writable, protection.executable);
-        self.kernel_region(start, end, protection)?;
         for page_start in (start..end).step_by(PAGE_SIZE as usize) {
             if let Err(errno) = self.map_one(page_start, flags) {
                 self.unmap(start, page_start - start);
@@ -161,7 +173,13 @@ impl Space {
 
     /// Records `[start, end)` as a region the kernel made (not `MMAP`'s:
     /// user calls cannot unmap or reprotect it).
-    fn kernel_region(&mut self, start: u64, end: u64, protection: Protection) -> Result<(), Errno> {
+    fn kernel_region(
+        &mut self,
+        start: u64,
+        end: u64,
+        protection: Protection,
+        flags: RegionFlags,
+    ) -> Result<(), Errno> {
         let protection = region::Protection {
             readable: true,
             writable: protection.writable,
@@ -171,7 +189,7 @@ impl Space {
         let region = Region::new(
             range,
             protection,
-            RegionFlags::USER_ACCESSIBLE,
+            flags | RegionFlags::USER_ACCESSIBLE,
             Backing::Eager,
             0,
         )?;
@@ -270,6 +288,18 @@ impl Space {
             }
         }
         Ok(gather)
+    }
+
+    /// The stack region holding `rsp`, as `[start, end]` (a stack pointer
+    /// at the very top is an empty stack), or `None`.
+    pub fn stack_region_of(&self, rsp: u64) -> Option<(u64, u64)> {
+        // `rsp` at a region's end belongs to the region below it.
+        let probe = rsp.checked_sub(1)?;
+        let region = self.regions.find(probe)?;
+        region
+            .flags()
+            .contains(RegionFlags::STACK)
+            .then(|| (region.start(), region.end()))
     }
 
     /// What a user page fault at `addr` with `access` means.
@@ -382,7 +412,7 @@ impl Space {
             return Err(Errno::EINVAL);
         }
         let flags = page_flags(protection.writable, protection.executable);
-        self.kernel_region(start, end, protection)?;
+        self.kernel_region(start, end, protection, RegionFlags::empty())?;
         for page in 0..pages {
             let virt =
                 Page::<Size4KiB>::containing_address(VirtAddr::new(start + page * PAGE_SIZE));

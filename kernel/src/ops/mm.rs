@@ -71,7 +71,7 @@ pub fn mmap(sqe: &Sqe, context: &Context) -> Started {
             })
             .ok_or(Errno::ESRCH)??;
         out.write_from(&addr.to_le_bytes());
-        Ok(finish(pml4, frames, gather))
+        Ok(finish(context, pml4, frames, gather))
     })();
     result.unwrap_or_else(|errno| Started::Done(errno.as_res()))
 }
@@ -96,7 +96,7 @@ pub fn munmap(sqe: &Sqe, context: &Context) -> Started {
                     .map(|(frames, gather)| (frames, gather, space.pml4().as_u64()))
             })
             .ok_or(Errno::ESRCH)??;
-        Ok(finish(pml4, frames, gather))
+        Ok(finish(context, pml4, frames, gather))
     })();
     result.unwrap_or_else(|errno| Started::Done(errno.as_res()))
 }
@@ -121,7 +121,7 @@ pub fn mprotect(sqe: &Sqe, context: &Context) -> Started {
                     .map(|gather| (gather, space.pml4().as_u64()))
             })
             .ok_or(Errno::ESRCH)??;
-        Ok(finish(pml4, Vec::new(), gather))
+        Ok(finish(context, pml4, Vec::new(), gather))
     })();
     result.unwrap_or_else(|errno| Started::Done(errno.as_res()))
 }
@@ -138,8 +138,10 @@ fn pin_result(context: &Context, addr: u64) -> Result<PinnedBuffer, Errno> {
 }
 
 /// Done at once when nothing was mapped before; otherwise a future that
-/// shoots the old translations down, then frees their frames.
-fn finish(pml4: u64, frames: Vec<PhysAddr>, gather: Gather) -> Started {
+/// shoots the old translations down, then frees their frames.  Either way
+/// the process's threads check their stacks afresh at their next entry.
+fn finish(context: &Context, pml4: u64, frames: Vec<PhysAddr>, gather: Gather) -> Started {
+    context.process.regions_changed();
     if gather.is_empty() && frames.is_empty() {
         return Started::Done(0);
     }

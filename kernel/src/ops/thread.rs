@@ -10,6 +10,7 @@
 
 use super::{Context, Started};
 use crate::arch::user::UserRegisters;
+use crate::mm::region::RegionFlags;
 use crate::mm::space::Protection;
 use crate::proc::elf::{USER_END, USER_MIN};
 use crate::proc::handles::Handle;
@@ -39,7 +40,12 @@ pub fn spawn(sqe: &Sqe, context: &Context) -> Started {
                 };
                 process
                     .with_space_mut(|space| {
-                        space.map_zeroed(top - THREAD_STACK_BYTES, THREAD_STACK_BYTES, protection)
+                        space.map_zeroed_as(
+                            top - THREAD_STACK_BYTES,
+                            THREAD_STACK_BYTES,
+                            protection,
+                            RegionFlags::STACK,
+                        )
                     })
                     .ok_or(Errno::ESRCH)??;
                 top

@@ -68,6 +68,9 @@ pub enum ExitStatus {
     /// The kernel killed it because a page it touched could not get a
     /// frame: memory ran out.
     OutOfMemory,
+    /// The kernel killed it because a thread entered the kernel with its
+    /// stack pointer outside every stack region of the process.
+    BadStack,
 }
 
 impl ExitStatus {
@@ -79,6 +82,27 @@ impl ExitStatus {
             Self::Killed(fault) => fault.signal(),
             // As Linux's OOM killer: SIGKILL.
             Self::OutOfMemory => 9,
+            // What Linux sends for a bad stack: SIGSEGV.
+            Self::BadStack => 11,
+        }
+    }
+}
+
+/// A thread's last stack check: the region `[start, end]` its stack
+/// pointer was in, as of `generation`.  Empty (`start > end`) at first.
+#[derive(Clone, Copy, Debug)]
+pub struct StackCache {
+    generation: u64,
+    start: u64,
+    end: u64,
+}
+
+impl Default for StackCache {
+    fn default() -> Self {
+        Self {
+            generation: u64::MAX,
+            start: 1,
+            end: 0,
         }
     }
 }
@@ -87,6 +111,9 @@ pub struct Process {
     pub pid: u64,
     pub name: String,
     space: Mutex<Option<Space>>,
+    /// Bumped whenever regions go or change ([`Process::regions_changed`]):
+    /// a thread's cached stack region is good while this is unchanged.
+    stack_generation: AtomicU64,
     /// The process's ring (ring 0).  In-flight operations hold it too, so
     /// it outlives the process's mapping of it.
     ring: Arc<Ring>,
@@ -146,6 +173,7 @@ impl Process {
             pid: NEXT_PID.fetch_add(1, Ordering::Relaxed),
             name,
             space: Mutex::new(Some(space)),
+            stack_generation: AtomicU64::new(0),
             ring,
             status: Mutex::new(None),
             exited: Event::new(),
@@ -245,6 +273,7 @@ impl Process {
     /// shootdown to the CPUs running the process's other threads).
     pub async fn release_thread_stack(&self, top: u64) {
         let bottom = top - THREAD_STACK_BYTES;
+        self.regions_changed();
         let Some((frames, gather, pml4)) = self.with_space_mut(|space| {
             let (frames, gather) = space.release_kernel_range(bottom, THREAD_STACK_BYTES);
             (frames, gather, space.pml4().as_u64())
@@ -254,6 +283,37 @@ impl Process {
         crate::mm::shootdown::shootdown(pml4, gather).await;
         for frame in frames {
             crate::mm::frame::global::free(frame, 0);
+        }
+    }
+
+    /// Says that regions were removed or changed: cached stack checks are
+    /// made again.
+    pub fn regions_changed(&self) {
+        self.stack_generation.fetch_add(1, Ordering::AcqRel);
+    }
+
+    /// Whether `rsp` lies in a stack region of this process (an entry's
+    /// check, DESIGN.md section 8).  `cache` holds the last region found,
+    /// valid while no region changed: the common case costs a load and
+    /// two compares.
+    pub fn stack_check(&self, rsp: u64, cache: &mut StackCache) -> bool {
+        let generation = self.stack_generation.load(Ordering::Acquire);
+        if cache.generation == generation && (cache.start..=cache.end).contains(&rsp) {
+            return true;
+        }
+        match self
+            .with_space(|space| space.stack_region_of(rsp))
+            .flatten()
+        {
+            Some((start, end)) => {
+                *cache = StackCache {
+                    generation,
+                    start,
+                    end,
+                };
+                true
+            }
+            None => false,
         }
     }
 

@@ -15,6 +15,7 @@
 use super::elf;
 use super::process::Process;
 use crate::arch::user::UserRegisters;
+use crate::mm::region::RegionFlags;
 use crate::mm::space::{Protection, Space};
 use crate::proc::handles::{Handle, HandleTable, PARENT_RING, STDIO};
 use crate::ring::Ring;
@@ -63,13 +64,14 @@ pub fn spawn_child(
     let plan = elf::plan(file.data).map_err(|error| error.errno())?;
     let mut space = Space::new()?;
     space.load(file.data, &plan)?;
-    space.map_zeroed(
+    space.map_zeroed_as(
         STACK_TOP - STACK_BYTES,
         STACK_BYTES,
         Protection {
             writable: true,
             executable: false,
         },
+        RegionFlags::STACK,
     )?;
     let ring = Arc::new(Ring::new(RING_SQ_ENTRIES)?);
     let (ring_frames, ring_pages) = ring.frames();

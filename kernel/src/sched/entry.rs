@@ -36,13 +36,18 @@ pub fn syscall(regs: UserRegisters) -> ! {
     let number = regs.rax;
     let argument = regs.rdi;
     let (second, third, fourth) = (regs.rsi, regs.rdx, regs.r10);
-    {
+    let stack_ok = {
         let mut state = thread.state.lock();
+        let rsp = regs.rsp;
         state.regs = regs;
         state.resume = Resume::Sysret;
-    }
+        thread.process.stack_check(rsp, &mut state.stack)
+    };
     if thread.process.is_exiting() {
         end_thread(thread, ExitStatus::Exited(0))
+    }
+    if !stack_ok {
+        bad_stack(thread)
     }
     match Syscall::from_raw(number) {
         Some(Syscall::Exit) => {
@@ -139,6 +144,22 @@ fn park(thread: Arc<Thread>, ring: Arc<crate::ring::Ring>, result: u64, min_comp
     super::cpu_loop::restart()
 }
 
+/// A thread entered the kernel with its stack pointer outside every stack
+/// region of its process (a stack pivot, or a corrupted RSP): the whole
+/// process is killed (SerenityOS's rule).
+fn bad_stack(thread: Arc<Thread>) -> ! {
+    let (rip, rsp) = {
+        let state = thread.state.lock();
+        (state.regs.rip, state.regs.rsp)
+    };
+    crate::warn!(
+        "process {} ({}) killed: bad stack (rsp {rsp:#x} at rip {rip:#x} is in no stack region)",
+        thread.process.pid,
+        thread.process.name
+    );
+    end_process(thread, ExitStatus::BadStack)
+}
+
 /// The #PF vector.
 const PAGE_FAULT: u8 = 14;
 
@@ -194,6 +215,14 @@ pub fn trap(cause: TrapCause) -> ! {
     let thread = current_thread();
     if thread.process.is_exiting() {
         end_thread(thread, ExitStatus::Exited(0))
+    }
+    let stack_ok = {
+        let mut state = thread.state.lock();
+        let rsp = state.regs.rsp;
+        thread.process.stack_check(rsp, &mut state.stack)
+    };
+    if !stack_ok {
+        bad_stack(thread)
     }
     if cause.vector == PAGE_FAULT {
         let access = Access::from_error_code(cause.error_code);

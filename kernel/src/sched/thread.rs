@@ -13,7 +13,7 @@
 use super::run_queues::RunQueues;
 use crate::arch::percpu::MAX_CPUS;
 use crate::arch::user::{FxArea, Resume, UserRegisters};
-use crate::proc::process::{Process, THREAD_STACK_AREA, THREAD_STACK_BYTES};
+use crate::proc::process::{Process, StackCache, THREAD_STACK_AREA, THREAD_STACK_BYTES};
 use alloc::boxed::Box;
 use alloc::sync::Arc;
 use core::sync::atomic::{AtomicUsize, Ordering};
@@ -24,6 +24,8 @@ pub struct UserState {
     pub regs: UserRegisters,
     pub fpu: Option<Box<FxArea>>,
     pub resume: Resume,
+    /// The stack region the last entry's check found.
+    pub stack: StackCache,
 }
 
 pub struct Thread {
@@ -91,6 +93,7 @@ impl Thread {
                 regs,
                 fpu: None,
                 resume: Resume::Iret,
+                stack: StackCache::default(),
             }),
             ended: core::sync::atomic::AtomicBool::new(false),
             delivery: Mutex::new(Delivery::Empty),

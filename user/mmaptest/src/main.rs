@@ -55,10 +55,50 @@ fn touch(addr: u64, value: u8) -> u8 {
     }
 }
 
+/// Moves RSP to `stack_top`, enters the kernel with an empty `ring_enter`,
+/// and moves RSP back: the kernel checks RSP against the stack regions.
+fn syscall_on_stack(stack_top: u64) -> i64 {
+    let result: i64;
+    // SAFETY: RSP points into memory this program mapped for the one trap
+    // (nothing is pushed there: the trap uses no user stack), and is back
+    // to the saved value before any Rust code runs.  R12 is declared
+    // clobbered; every caller-saved register is declared clobbered.
+    unsafe {
+        core::arch::asm!(
+            "mov r12, rsp",
+            "mov rsp, {top}",
+            "syscall",
+            "mov rsp, r12",
+            top = in(reg) stack_top,
+            inlateout("rax") abi::Syscall::RingEnter as u64 => result,
+            in("rdi") 0u64,
+            in("rsi") 0u64,
+            in("rdx") 0u64,
+            in("r10") 0u64,
+            out("r12") _,
+            clobber_abi("sysv64"),
+        );
+    }
+    result
+}
+
 fn child(case: &str) -> i32 {
     let Ok(mut ring) = Ring::take() else {
         return 100;
     };
+    if let Some(flags) = match case {
+        "stack-pivot" => Some(PRIVATE),
+        "map-stack" => Some(PRIVATE | MapFlags::STACK.bits()),
+        _ => None,
+    } {
+        let Ok(base) = map(&mut ring, 0, 4 * PAGE as u32, RW, flags) else {
+            return 103;
+        };
+        return match syscall_on_stack(base + 2 * PAGE) {
+            0 => 0,
+            _ => 104,
+        };
+    }
     let prot = match case {
         "prot-none" => 0,
         "read-only" => ProtFlags::READ.bits(),
@@ -288,7 +328,11 @@ fn main() -> i32 {
     let _ = res(&mut ring, rt::prep::munmap(page, 2 * PAGE as u32));
 
     // Faults the regions do not allow kill the process, not the kernel.
-    let fatal: [(&'static str, &[u8]); 5] = [
+    let fatal: [(&'static str, &[u8]); 6] = [
+        (
+            "entering the kernel with RSP outside a stack region kills with SIGSEGV",
+            b"mmaptest\0stack-pivot\0",
+        ),
         (
             "touching an unmapped page kills with SIGSEGV",
             b"mmaptest\0unmapped\0",
@@ -313,6 +357,12 @@ fn main() -> i32 {
     for (name, argv) in fatal {
         check(name, killed(&mut ring, argv));
     }
+    check(
+        "entering the kernel with RSP in a MAP_STACK region is fine",
+        process::spawn(&mut ring, "bin/mmaptest", b"mmaptest\0map-stack\0")
+            .and_then(|child| process::wait(&mut ring, child))
+            == Ok(WaitStatus::Exited(0)),
+    );
 
     checks.report(&mut ring)
 }
