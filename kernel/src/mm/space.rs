@@ -150,6 +150,31 @@ impl Space {
         protection: Protection,
         flags: RegionFlags,
     ) -> Result<(), Errno> {
+        let end = Self::check_range(start, len)?;
+        self.kernel_region(start, end, protection, flags)?;
+        let mapped = self.map_pages(start, len, protection);
+        if mapped.is_err() {
+            self.regions.remove(PageRange::new(start, end)?);
+        }
+        mapped
+    }
+
+    /// Records `[start, start + len)` as a kernel region with `flags`
+    /// whose pages the kernel maps later, piece by piece, with
+    /// [`Space::map_pages`] (the thread-stack area: one region for every
+    /// thread's stack, so a thread costs no region of its own).
+    pub fn reserve_area(
+        &mut self,
+        start: u64,
+        len: u64,
+        protection: Protection,
+        flags: RegionFlags,
+    ) -> Result<(), Errno> {
+        let end = Self::check_range(start, len)?;
+        self.kernel_region(start, end, protection, flags)
+    }
+
+    fn check_range(start: u64, len: u64) -> Result<u64, Errno> {
         let end = start.checked_add(len).ok_or(Errno::EINVAL)?;
         if !start.is_multiple_of(PAGE_SIZE)
             || !len.is_multiple_of(PAGE_SIZE)
@@ -159,12 +184,17 @@ impl Space {
         {
             return Err(Errno::EINVAL);
         }
-        self.kernel_region(start, end, protection, flags)?;
+        Ok(end)
+    }
+
+    /// Maps fresh zeroed frames over `[start, start + len)`, which lies in
+    /// a region already recorded; nothing stays mapped on failure.
+    pub fn map_pages(&mut self, start: u64, len: u64, protection: Protection) -> Result<(), Errno> {
+        let end = Self::check_range(start, len)?;
         let flags = page_flags(protection.writable, protection.executable);
         for page_start in (start..end).step_by(PAGE_SIZE as usize) {
             if let Err(errno) = self.map_one(page_start, flags) {
                 self.unmap(start, page_start - start);
-                self.regions.remove(PageRange::new(start, end)?);
                 return Err(errno);
             }
         }
@@ -194,16 +224,6 @@ impl Space {
             0,
         )?;
         self.regions.insert(region).map_err(|_| Errno::EEXIST)
-    }
-
-    /// Gives back a range the kernel mapped (a thread stack): its regions
-    /// go, and its frames and invalidations are returned as
-    /// [`Space::unhook`] returns them.
-    pub fn release_kernel_range(&mut self, start: u64, len: u64) -> (Vec<PhysAddr>, Gather) {
-        if let Ok(range) = PageRange::new(start, start.saturating_add(len)) {
-            self.regions.remove(range);
-        }
-        self.unhook(start, len)
     }
 
     /// `MMAP` of anonymous memory: records the region (pages come on first

@@ -10,7 +10,6 @@
 
 use super::{Context, Started};
 use crate::arch::user::UserRegisters;
-use crate::mm::region::RegionFlags;
 use crate::mm::space::Protection;
 use crate::proc::elf::{USER_END, USER_MIN};
 use crate::proc::handles::Handle;
@@ -33,19 +32,14 @@ pub fn spawn(sqe: &Sqe, context: &Context) -> Started {
         let kernel_stack = sqe.off == 0;
         let stack_top = match sqe.off {
             0 => {
-                let top = process.reserve_thread_stack();
+                let top = process.reserve_thread_stack()?;
                 let protection = Protection {
                     writable: true,
                     executable: false,
                 };
                 process
                     .with_space_mut(|space| {
-                        space.map_zeroed_as(
-                            top - THREAD_STACK_BYTES,
-                            THREAD_STACK_BYTES,
-                            protection,
-                            RegionFlags::STACK,
-                        )
+                        space.map_pages(top - THREAD_STACK_BYTES, THREAD_STACK_BYTES, protection)
                     })
                     .ok_or(Errno::ESRCH)??;
                 top

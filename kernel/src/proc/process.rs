@@ -155,6 +155,9 @@ impl FutexWaiter {
 /// here, each `THREAD_STACK_BYTES` above an unmapped guard page.
 pub const THREAD_STACK_AREA: u64 = 0x0000_7e00_0000_0000;
 pub const THREAD_STACK_BYTES: u64 = 16 * 1024;
+/// The size of the thread-stack area: one stack region (`spawn` records
+/// it) for every thread stack the kernel maps, guard pages included.
+pub const THREAD_STACK_AREA_BYTES: u64 = 256 << 30;
 /// The most threads a process may have at once.
 pub const MAX_THREADS: usize = 1 << 16;
 
@@ -260,12 +263,18 @@ impl Process {
     }
 
     /// Reserves the address range of a new thread stack (with a guard page
-    /// below it) and returns its top.
-    pub fn reserve_thread_stack(&self) -> u64 {
+    /// below it) and returns its top; `ENOMEM` once the thread-stack area
+    /// is used up (ranges are not reused: a process may start about 13
+    /// million threads in its life).
+    pub fn reserve_thread_stack(&self) -> Result<u64, Errno> {
         let base = self
             .next_stack
             .fetch_add(THREAD_STACK_BYTES + 4096, Ordering::Relaxed);
-        base + 4096 + THREAD_STACK_BYTES
+        let top = base + 4096 + THREAD_STACK_BYTES;
+        if top > THREAD_STACK_AREA + THREAD_STACK_AREA_BYTES {
+            return Err(Errno::ENOMEM);
+        }
+        Ok(top)
     }
 
     /// Unmaps the stack the kernel gave a thread that has ended, and frees
@@ -273,9 +282,8 @@ impl Process {
     /// shootdown to the CPUs running the process's other threads).
     pub async fn release_thread_stack(&self, top: u64) {
         let bottom = top - THREAD_STACK_BYTES;
-        self.regions_changed();
         let Some((frames, gather, pml4)) = self.with_space_mut(|space| {
-            let (frames, gather) = space.release_kernel_range(bottom, THREAD_STACK_BYTES);
+            let (frames, gather) = space.unhook(bottom, THREAD_STACK_BYTES);
             (frames, gather, space.pml4().as_u64())
         }) else {
             return; // the process ended: its space took the stack with it

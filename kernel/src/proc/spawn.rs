@@ -13,7 +13,7 @@
 //! ```
 
 use super::elf;
-use super::process::Process;
+use super::process::{Process, THREAD_STACK_AREA, THREAD_STACK_AREA_BYTES};
 use crate::arch::user::UserRegisters;
 use crate::mm::region::RegionFlags;
 use crate::mm::space::{Protection, Space};
@@ -67,6 +67,16 @@ pub fn spawn_child(
     space.map_zeroed_as(
         STACK_TOP - STACK_BYTES,
         STACK_BYTES,
+        Protection {
+            writable: true,
+            executable: false,
+        },
+        RegionFlags::STACK,
+    )?;
+    // Where the kernel maps thread stacks: one stack region for all.
+    space.reserve_area(
+        THREAD_STACK_AREA,
+        THREAD_STACK_AREA_BYTES,
         Protection {
             writable: true,
             executable: false,
