@@ -150,11 +150,10 @@ impl Space {
         protection: Protection,
         flags: RegionFlags,
     ) -> Result<(), Errno> {
-        let end = Self::check_range(start, len)?;
-        self.kernel_region(start, end, protection, flags)?;
+        self.reserve_area(start, len, protection, flags)?;
         let mapped = self.map_pages(start, len, protection);
         if mapped.is_err() {
-            self.regions.remove(PageRange::new(start, end)?);
+            self.regions.remove(PageRange::new(start, start + len)?);
         }
         mapped
     }
