@@ -10,8 +10,9 @@
 //!   parks and a fault future maps the page).  `res` is 0.
 //! - MUNMAP: `addr`/`len`; only what MMAP mapped (`EPERM` for the stack,
 //!   the ring or the program image); holes are fine.  Completes once every
-//!   CPU has dropped the old translations (a TLB shootdown) and the frames
-//!   are freed; a frame an op still has pinned is freed by its last unpin.
+//!   CPU has dropped the old translations (a TLB shootdown) and every op
+//!   using the pages (a READ into them) has finished, then frees the
+//!   frames: the pinned frames are never freed or reused while in use.
 //!
 //! - MPROTECT: `addr`/`len`, `op_flags` = `ProtFlags`; only MMAP's
 //!   regions (`EPERM`), no holes (`ENOMEM`), never writable and executable
@@ -147,6 +148,8 @@ fn finish(context: &Context, pml4: u64, frames: Vec<PhysAddr>, gather: Gather) -
     }
     let future: OpFuture = Box::pin(async move {
         shootdown(pml4, gather).await;
+        // An op still using a page (a READ into it) finishes first.
+        crate::mm::frame::global::wait_unpinned(&frames).await;
         for frame in frames {
             crate::mm::frame::global::free(frame, 0);
         }

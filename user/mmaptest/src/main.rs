@@ -331,6 +331,51 @@ fn main() -> i32 {
     );
     let _ = res(&mut ring, rt::prep::munmap(page, 2 * PAGE as u32));
 
+    // MUNMAP of a buffer a READ is still filling waits for the READ: the
+    // bytes land in the frame they were meant for, and the unmap's CQE
+    // comes after the read's.
+    let ordered = (|| -> Result<bool, Errno> {
+        let (read_end, write_end) = process::pipe(&mut ring)?;
+        let buffer = map(&mut ring, 0, PAGE as u32, RW, PRIVATE)?;
+        touch(buffer, 0);
+        // SAFETY: the page is mapped writable; only the kernel writes it
+        // until the unmap.
+        let bytes = unsafe { core::slice::from_raw_parts_mut(buffer as *mut u8, 64) };
+        let mut read = rt::prep::read(read_end, bytes, rt::prep::CURRENT_POSITION);
+        read.user_data = 1;
+        let mut unmap = rt::prep::munmap(buffer, PAGE as u32);
+        unmap.user_data = 2;
+        ring.push(&read)?;
+        ring.push(&unmap)?;
+        ring.submit()?;
+        // 20 ms in which neither may complete.
+        let spec = abi::Timespec::from_ns(20_000_000);
+        let mut pause = rt::prep::timeout(&spec);
+        pause.user_data = 3;
+        ring.push(&pause)?;
+        ring.submit()?;
+        ring.wait_for(3)?;
+        // Anything here came too early (an unmap that did not wait).
+        let early = ring.pop();
+        let written = rt::io::write_with(&mut ring, write_end, b"intact")?;
+        let first = match early {
+            Some(cqe) => cqe,
+            None => ring.wait()?,
+        };
+        let other = if first.user_data == 1 { 2 } else { 1 };
+        let second = ring.wait_for(other)?;
+        let _ = rt::fs::close(&mut ring, read_end);
+        let _ = rt::fs::close(&mut ring, write_end);
+        Ok(early.is_none()
+            && written == 6
+            && (first.user_data, first.res) == (1, 6)
+            && (second.user_data, second.res) == (2, 0))
+    })();
+    check(
+        "MUNMAP under an in-flight READ completes after the READ's CQE",
+        ordered == Ok(true),
+    );
+
     // Faults the regions do not allow kill the process, not the kernel.
     let fatal: [(&'static str, &[u8]); 6] = [
         (
