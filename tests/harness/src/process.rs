@@ -35,10 +35,55 @@ pub struct Finished {
 pub enum Io {
     /// `harness run`: the user's terminal reaches the guest's serial port.
     Interactive,
-    /// `harness test`: `input` is typed at the guest's serial port (it
-    /// waits in the pipe until the guest's UART takes it); stderr is
-    /// captured for failure reports.
-    Batch { input: &'static [u8] },
+    /// `harness test`: `input` is typed at the guest's serial port, a line
+    /// each time the guest prints `prompt` (all at once when `prompt` is
+    /// empty: it waits in the pipe until the guest's UART takes it), as a
+    /// person would, so echoed typing never lands inside the output of
+    /// the line before; stderr is captured for failure reports.
+    Batch {
+        input: &'static [u8],
+        prompt: &'static [u8],
+    },
+}
+
+#[cfg(test)]
+impl Io {
+    /// No input, stderr captured: most test boots.
+    pub const BATCH: Io = Io::Batch {
+        input: b"",
+        prompt: b"",
+    };
+}
+
+/// Counts `prompt` in a stream that arrives in chunks (a prompt may be
+/// split between two).
+#[derive(Default)]
+pub struct PromptCounter {
+    carry: Vec<u8>,
+}
+
+impl PromptCounter {
+    /// How many prompts end in `chunk`.
+    pub fn feed(&mut self, prompt: &[u8], chunk: &[u8]) -> usize {
+        if prompt.is_empty() {
+            return 0;
+        }
+        self.carry.extend_from_slice(chunk);
+        let (mut count, mut at, mut consumed) = (0, 0, 0);
+        while at + prompt.len() <= self.carry.len() {
+            if &self.carry[at..at + prompt.len()] == prompt {
+                count += 1;
+                at += prompt.len();
+                consumed = at;
+            } else {
+                at += 1;
+            }
+        }
+        // Keep only what could begin a prompt the next chunk completes.
+        let keep_from = consumed.max(self.carry.len().saturating_sub(prompt.len() - 1));
+        self.carry.drain(..keep_from);
+        count
+    }
 }
 
 /// How long QEMU gets to exit after SIGTERM (it then restores the
@@ -58,7 +103,7 @@ pub fn run(
     command.stdout(Stdio::piped());
     match io {
         Io::Interactive => command.stdin(Stdio::inherit()).stderr(Stdio::inherit()),
-        Io::Batch { input: b"" } => command.stdin(Stdio::null()).stderr(Stdio::piped()),
+        Io::Batch { input: b"", .. } => command.stdin(Stdio::null()).stderr(Stdio::piped()),
         Io::Batch { .. } => command.stdin(Stdio::piped()).stderr(Stdio::piped()),
     };
     let parent = std::process::id();
@@ -74,14 +119,25 @@ pub fn run(
     // Written from a thread (the pipe holds only so much until the guest
     // reads), and kept open until QEMU is gone: QEMU treats end of input
     // as the user leaving.
-    if let (Io::Batch { input }, Some(mut stdin)) = (io, guard.0.stdin.take()) {
+    let (prompts, prompt_seen) = mpsc::channel::<()>();
+    let prompt = match io {
+        Io::Batch { prompt, .. } => prompt,
+        Io::Interactive => b"",
+    };
+    if let (Io::Batch { input, prompt }, Some(mut stdin)) = (io, guard.0.stdin.take()) {
         thread::spawn(move || {
             use std::io::Write;
-            let _ = stdin.write_all(input);
-            let _ = stdin.flush();
+            for line in input.split_inclusive(|&byte| byte == b'\n') {
+                if !prompt.is_empty() && prompt_seen.recv().is_err() {
+                    break;
+                }
+                let _ = stdin.write_all(line);
+                let _ = stdin.flush();
+            }
             thread::sleep(Duration::from_secs(24 * 60 * 60));
         });
     }
+    let mut counter = PromptCounter::default();
 
     let stdout = guard.0.stdout.take().expect("stdout is piped");
     let (sender, receiver) = mpsc::channel();
@@ -105,7 +161,12 @@ pub fn run(
             }
         };
         match message {
-            Ok(chunk) => on_output(&chunk),
+            Ok(chunk) => {
+                for _ in 0..counter.feed(prompt, &chunk) {
+                    let _ = prompts.send(());
+                }
+                on_output(&chunk)
+            }
             Err(RecvTimeoutError::Disconnected) => break,
             Err(RecvTimeoutError::Timeout) => {
                 timed_out = true;
@@ -235,11 +296,22 @@ mod tests {
     }
 
     #[test]
+    fn prompts_are_counted_across_chunks_and_never_twice() {
+        let mut counter = PromptCounter::default();
+        assert_eq!(counter.feed(b"$ ", b"boot log\n$ "), 1);
+        assert_eq!(counter.feed(b"$ ", b"out\n$"), 0, "half a prompt");
+        assert_eq!(counter.feed(b"$ ", b" "), 1, "completed by the next chunk");
+        assert_eq!(counter.feed(b"$ ", b"$ $ x"), 2);
+        assert_eq!(counter.feed(b"$ ", b""), 0, "nothing counts twice");
+        assert_eq!(counter.feed(b"", b"$ "), 0, "no prompt, no count");
+    }
+
+    #[test]
     fn streams_output_and_decodes_exit() {
         let mut output = Vec::new();
         let finished = run(
             shell("printf 'a\\nb'; echo oops >&2; exit 33"),
-            Io::Batch { input: b"" },
+            Io::BATCH,
             Some(Duration::from_secs(20)),
             &mut |chunk| output.extend_from_slice(chunk),
         )
@@ -261,12 +333,9 @@ mod tests {
             pid_file.display()
         );
         let timeout = Duration::from_millis(300);
-        let finished = run(
-            shell(&script),
-            Io::Batch { input: b"" },
-            Some(timeout),
-            &mut |chunk| output.extend_from_slice(chunk),
-        )
+        let finished = run(shell(&script), Io::BATCH, Some(timeout), &mut |chunk| {
+            output.extend_from_slice(chunk)
+        })
         .unwrap();
         assert_eq!(finished.ending, Ending::TimedOut(timeout));
         assert_eq!(output, b"booting\n");
@@ -289,7 +358,7 @@ mod tests {
     fn spawn_failure_is_an_error_not_a_panic() {
         let result = run(
             Command::new("/nonexistent/qemu"),
-            Io::Batch { input: b"" },
+            Io::BATCH,
             None,
             &mut |_| {},
         );

@@ -132,7 +132,10 @@ fn run_case(case: &Case, setup: &Setup, tally: &mut Tally) {
     let mut lines = Lines::default();
     let finished = process::run(
         config.command(&setup.qemu),
-        Io::Batch { input: case.input },
+        Io::Batch {
+            input: case.input,
+            prompt: case.prompt,
+        },
         setup.timeout,
         &mut |chunk| lines.feed(chunk, &mut on_line),
     );

@@ -50,8 +50,10 @@ pub struct Case {
     pub machine: &'static str,
     pub cpu: &'static str,
     pub initrd: Initrd,
-    /// Bytes typed at the console (the guest reads them when it is ready).
+    /// Bytes typed at the console, a line per `prompt` the guest prints
+    /// (all at once when `prompt` is empty).
     pub input: &'static [u8],
+    pub prompt: &'static [u8],
     pub expect: Expect,
 }
 
@@ -66,6 +68,7 @@ pub fn matrix(options: &TestOptions) -> Vec<Case> {
         cpu: "max",
         initrd: Initrd::Built,
         input: b"",
+        prompt: b"",
         expect,
     };
     let mut cases: Vec<Case> = options
@@ -125,6 +128,7 @@ pub fn matrix(options: &TestOptions) -> Vec<Case> {
     // as init's.  The words checked are outputs the typed lines do not
     // contain.
     cases.push(Case {
+        prompt: b"$ ",
         input: b"echo one two three | wc\n\
                  cat < etc/motd | cat | wc\n\
                  echo a\\ \\ b | cat\n\
