@@ -153,3 +153,46 @@ pub struct MemStats {
     pub resident_bytes: u64,
     pub page_table_bytes: u64,
 }
+
+/// One record of `VM_QUERY`'s output: a region of the caller's address
+/// space.  Records come in address order, as many as fit the buffer.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct VmRegion {
+    pub start: u64,
+    pub end: u64,
+    /// `ProtFlags` bits.
+    pub prot: u32,
+    /// [`VM_USER_ACCESSIBLE`], [`VM_STACK`], ... bits.
+    pub flags: u32,
+    /// Byte offset into the backing object of `start`.
+    pub offset: u64,
+}
+
+const _: () = assert!(core::mem::size_of::<VmRegion>() == 32);
+
+/// `VmRegion::flags`: user code may touch the region.
+pub const VM_USER_ACCESSIBLE: u32 = 1 << 0;
+/// A stack region: a thread's RSP must lie in one on every kernel entry.
+pub const VM_STACK: u32 = 1 << 1;
+/// Made by `MMAP` (only these can be unmapped or reprotected).
+pub const VM_MMAPPED: u32 = 1 << 2;
+/// Writes are shared with other mappings of the object.
+pub const VM_SHARED: u32 = 1 << 3;
+/// Private pages still shared copy-on-write.
+pub const VM_COW: u32 = 1 << 4;
+
+impl VmRegion {
+    pub const BYTES: usize = core::mem::size_of::<Self>();
+
+    /// The record as it lies in memory (little-endian).
+    pub fn to_bytes(self) -> [u8; Self::BYTES] {
+        let mut bytes = [0u8; Self::BYTES];
+        bytes[0..8].copy_from_slice(&self.start.to_le_bytes());
+        bytes[8..16].copy_from_slice(&self.end.to_le_bytes());
+        bytes[16..20].copy_from_slice(&self.prot.to_le_bytes());
+        bytes[20..24].copy_from_slice(&self.flags.to_le_bytes());
+        bytes[24..32].copy_from_slice(&self.offset.to_le_bytes());
+        bytes
+    }
+}

@@ -33,7 +33,7 @@
 //! | `THREAD_SPAWN` *P* | 131 | | stack top (16-aligned, in a `MAP_STACK` region) | entry point | | 0 | `addr3` = argument, passed in `rdi` | thread handle |
 //! | `PROCESS_SPAWN` *P* | 132 | | argv block: NUL-terminated strings back to back | executable path (not NUL-terminated) | path bytes | argv block bytes | `addr3` = `*const SpawnStdio` (0: the caller's 0, 1, 2) | child handle |
 //! | `WAIT` *P* | 133 | child handle | | | | 0 | | Linux wait status: `(code & 0xff) << 8` on exit, the fault's signal number (`SIGSEGV` 11, ...) if killed |
-//! | `VM_QUERY` *P* | 134 | | | output buffer | buffer bytes | 0 | | bytes written: the caller's region records (format fixed with the op) |
+//! | `VM_QUERY` *P* | 134 | | | output buffer | buffer bytes | 0 | | bytes written: the caller's regions as `file::VmRegion` records, in address order, as many as fit |
 //! | `MEM_STATS` *P* | 135 | | | output buffer | buffer bytes | 0 | | bytes written: resident, dirty-private, pinned bytes, ... |
 //! | `SPACE_CLONE` *P* | 136 | source space handle (-1: the caller's) | | | | 0 | | handle of a new space, a copy-on-write image of the source (fork's first half, done in userspace) |
 //! | `REMAP_PAGES` *P* | 137 | destination space handle (-1: the caller's) | destination address | page-aligned source address in the caller's space | bytes | `ProtFlags` for the destination | pages are shared, not copied | 0 |

@@ -321,6 +321,26 @@ impl Space {
             .then(|| (region.start(), region.end()))
     }
 
+    /// The regions as `VM_QUERY` records, in address order.
+    pub fn query(&self) -> impl Iterator<Item = abi::file::VmRegion> + '_ {
+        self.regions.iter().map(|region| {
+            let protection = region.protection();
+            let flags = region.flags();
+            let bit = |flag: RegionFlags, value: u32| if flags.contains(flag) { value } else { 0 };
+            abi::file::VmRegion {
+                start: region.start(),
+                end: region.end(),
+                prot: abi::ProtFlags::from(protection).bits(),
+                flags: bit(RegionFlags::USER_ACCESSIBLE, abi::file::VM_USER_ACCESSIBLE)
+                    | bit(RegionFlags::STACK, abi::file::VM_STACK)
+                    | bit(RegionFlags::MMAPPED, abi::file::VM_MMAPPED)
+                    | bit(RegionFlags::SHARED, abi::file::VM_SHARED)
+                    | bit(RegionFlags::COW, abi::file::VM_COW),
+                offset: region.offset(),
+            }
+        })
+    }
+
     /// What a user page fault at `addr` with `access` means.
     pub fn classify_fault(&self, addr: u64, access: Access) -> FaultKind {
         let Some(region) = self.regions.find(addr) else {

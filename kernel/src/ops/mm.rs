@@ -20,6 +20,8 @@
 //!   permissions.  `PROT_NONE` takes the user bit away (the page stays, so
 //!   its data comes back with a later MPROTECT).
 //!
+//! - VM_QUERY: the caller's regions as `abi::file::VmRegion` records.
+//!
 //! File-backed mappings are not here yet: a file handle is `EOPNOTSUPP`.
 
 use super::{Context, OpFuture, Started};
@@ -27,6 +29,7 @@ use crate::mm::pin::{Access, PinnedBuffer};
 use crate::mm::region::{Protection, RegionFlags};
 use crate::mm::shootdown::{Gather, shootdown};
 use crate::mm::space::Placement;
+use abi::file::VmRegion;
 use abi::{Errno, MapFlags, Sqe};
 use alloc::boxed::Box;
 use alloc::vec::Vec;
@@ -79,14 +82,7 @@ pub fn mmap(sqe: &Sqe, context: &Context) -> Started {
 
 pub fn munmap(sqe: &Sqe, context: &Context) -> Started {
     let result = (|| {
-        if sqe.fd != 0
-            || sqe.off != 0
-            || sqe.op_flags != 0
-            || sqe.ioprio != 0
-            || sqe.addr3 != 0
-            || sqe.buf_index != 0
-            || sqe.splice_fd_in != 0
-        {
+        if !only_addr_and_len(sqe) || sqe.op_flags != 0 {
             return Err(Errno::EINVAL);
         }
         let (frames, gather, pml4) = context
@@ -104,13 +100,7 @@ pub fn munmap(sqe: &Sqe, context: &Context) -> Started {
 
 pub fn mprotect(sqe: &Sqe, context: &Context) -> Started {
     let result = (|| {
-        if sqe.fd != 0
-            || sqe.off != 0
-            || sqe.ioprio != 0
-            || sqe.addr3 != 0
-            || sqe.buf_index != 0
-            || sqe.splice_fd_in != 0
-        {
+        if !only_addr_and_len(sqe) {
             return Err(Errno::EINVAL);
         }
         let protection = Protection::from_user(sqe.op_flags)?;
@@ -125,6 +115,47 @@ pub fn mprotect(sqe: &Sqe, context: &Context) -> Started {
         Ok(finish(context, pml4, Vec::new(), gather))
     })();
     result.unwrap_or_else(|errno| Started::Done(errno.as_res()))
+}
+
+/// VM_QUERY: the caller's regions, as `VmRegion` records, into `addr`
+/// (`len` bytes: as many whole records as fit).  `res` is the bytes
+/// written.
+pub fn vm_query(sqe: &Sqe, context: &Context) -> Started {
+    let result = (|| {
+        if !only_addr_and_len(sqe) || sqe.op_flags != 0 {
+            return Err(Errno::EINVAL);
+        }
+        let room = sqe.len as usize / VmRegion::BYTES;
+        let bytes: Vec<u8> = context
+            .process
+            .with_space(|space| {
+                space
+                    .query()
+                    .take(room)
+                    .flat_map(VmRegion::to_bytes)
+                    .collect()
+            })
+            .ok_or(Errno::ESRCH)?;
+        let buffer = context
+            .process
+            .with_space_mut(|space| {
+                PinnedBuffer::new(space, sqe.addr, bytes.len() as u64, Access::Write)
+            })
+            .ok_or(Errno::ESRCH)??;
+        Ok(buffer.write_from(&bytes) as u32)
+    })();
+    result.into()
+}
+
+/// Whether the fields MUNMAP, MPROTECT and VM_QUERY leave unused (all
+/// but `addr`, `len` and `op_flags`) are zero, as they must be.
+fn only_addr_and_len(sqe: &Sqe) -> bool {
+    sqe.fd == 0
+        && sqe.off == 0
+        && sqe.ioprio == 0
+        && sqe.addr3 == 0
+        && sqe.buf_index == 0
+        && sqe.splice_fd_in == 0
 }
 
 /// Pins the 8 bytes at `addr` that receive MMAP's address.

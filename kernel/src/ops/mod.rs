@@ -5,7 +5,7 @@
 //! - `nop`: NOP;
 //! - `rw`: READ and WRITE on the console, initfs files and pipes;
 //! - `pipe`: PIPE;
-//! - `mm`: MMAP, MUNMAP and MPROTECT of anonymous memory;
+//! - `mm`: MMAP, MUNMAP and MPROTECT of anonymous memory, VM_QUERY;
 //! - `process`: PROCESS_SPAWN, WAIT and MSG_RING;
 //! - `thread`: THREAD_SPAWN;
 //! - `futex`: FUTEX_WAIT and FUTEX_WAKE;
@@ -104,6 +104,7 @@ static OPS: [Option<Start>; 256] = {
     table[Opcode::Mmap as usize] = Some(mm::mmap);
     table[Opcode::Munmap as usize] = Some(mm::munmap);
     table[Opcode::Mprotect as usize] = Some(mm::mprotect);
+    table[Opcode::VmQuery as usize] = Some(mm::vm_query);
     table
 };
 

@@ -331,6 +331,58 @@ fn main() -> i32 {
     );
     let _ = res(&mut ring, rt::prep::munmap(page, 2 * PAGE as u32));
 
+    // VM_QUERY shows the regions: sorted, the stack and the image as the
+    // kernel's, a MAP_STACK mapping as made.
+    let stacked = map(
+        &mut ring,
+        0,
+        2 * PAGE as u32,
+        RW,
+        PRIVATE | MapFlags::STACK.bits(),
+    )
+    .unwrap_or(0);
+    let mut records = [abi::file::VmRegion::default(); 32];
+    let written = res(&mut ring, rt::prep::vm_query(&mut records)).unwrap_or(0) as usize;
+    let regions = &records[..written / abi::file::VmRegion::BYTES];
+    let holding = |addr: u64| regions.iter().find(|r| (r.start..r.end).contains(&addr));
+    use abi::file::{VM_MMAPPED, VM_STACK, VM_USER_ACCESSIBLE};
+    check(
+        "VM_QUERY lists the regions in order, without overlap",
+        written.is_multiple_of(abi::file::VmRegion::BYTES)
+            && regions.len() >= 4
+            && regions.windows(2).all(|pair| pair[0].end <= pair[1].start),
+    );
+    check(
+        "the stack is a kernel-made stack region",
+        holding(stack_page).is_some_and(|r| r.flags & (VM_STACK | VM_MMAPPED) == VM_STACK),
+    );
+    check(
+        "the program text is executable, not writable, not MMAP's",
+        holding(main as fn() -> i32 as usize as u64).is_some_and(|r| {
+            r.prot & ProtFlags::EXEC.bits() != 0
+                && r.prot & ProtFlags::WRITE.bits() == 0
+                && r.flags & VM_MMAPPED == 0
+        }),
+    );
+    check(
+        "a MAP_STACK mapping shows as made",
+        holding(stacked).is_some_and(|r| {
+            (r.start, r.end, r.prot, r.flags)
+                == (
+                    stacked,
+                    stacked + 2 * PAGE,
+                    RW,
+                    VM_USER_ACCESSIBLE | VM_STACK | VM_MMAPPED,
+                )
+        }),
+    );
+    let mut one = [abi::file::VmRegion::default(); 1];
+    check(
+        "a buffer of one record gets one record",
+        res(&mut ring, rt::prep::vm_query(&mut one)) == Ok(32) && one[0].end > one[0].start,
+    );
+    let _ = res(&mut ring, rt::prep::munmap(stacked, 2 * PAGE as u32));
+
     // MUNMAP of a buffer a READ is still filling waits for the READ: the
     // bytes land in the frame they were meant for, and the unmap's CQE
     // comes after the read's.

@@ -190,3 +190,13 @@ pub fn mprotect(addr: u64, len: u32, prot: u32) -> Sqe {
         ..Sqe::new(Opcode::Mprotect)
     }
 }
+
+/// VM_QUERY: the caller's regions as `abi::file::VmRegion` records into
+/// `out` (as many whole records as fit).
+pub fn vm_query(out: &mut [abi::file::VmRegion]) -> Sqe {
+    Sqe {
+        addr: out.as_mut_ptr() as u64,
+        len: length(core::mem::size_of_val(out)),
+        ..Sqe::new(Opcode::VmQuery)
+    }
+}
