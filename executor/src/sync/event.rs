@@ -25,7 +25,7 @@
 //!   is registered it leaves one permit (permits do not add up), which the
 //!   next listener to register takes and completes at once.
 //! - [`Event::wake_all`] wakes every registered listener, and leaves no
-//!   permit.
+//!   permit; with none registered it returns at once (a fence and a load).
 //! - A signal processed late (handed to a lock holder) may also reach
 //!   listeners that registered meanwhile: a wakeup may come early, never
 //!   get lost.
@@ -53,6 +53,10 @@ use super::wait_list::{NOTIFIED_ALL, NOTIFIED_ONE, WaitList, notify};
 /// An async wait queue.  See the module documentation for the semantics.
 pub struct Event {
     pub(crate) waiters: SpinLock<WaitList>,
+    /// Listeners linked in `waiters`, readable without the lock: a
+    /// `wake_all` with nobody to wake costs a fence and a load.  Changed
+    /// only under the lock ([`Event::linked`], [`Event::unlinked`]).
+    linked: AtomicUsize,
     pending_one: AtomicUsize,
     pending_all: AtomicUsize,
 }
@@ -67,6 +71,7 @@ impl Event {
     pub const fn new() -> Self {
         Self {
             waiters: SpinLock::new(WaitList::new()),
+            linked: AtomicUsize::new(0),
             pending_one: AtomicUsize::new(0),
             pending_all: AtomicUsize::new(0),
         }
@@ -105,20 +110,36 @@ impl Event {
         self.signal();
     }
 
-    /// Wakes every registered listener.  Safe in interrupt handlers.
+    /// Wakes every registered listener.  Safe in interrupt handlers.  With
+    /// no listener registered it does nothing but a fence and a load, so
+    /// posting paths may call it on every post.
     pub fn wake_all(&self) {
+        // SeqCst fence: pairs with the one `unlock` makes after a listener
+        // links itself.  Either this load sees the listener, or the
+        // listener's re-check of its condition (after registering, as
+        // `wait_until` does) sees what the caller did before signalling.
+        fence(Ordering::SeqCst);
+        if !self.has_waiters() {
+            return;
+        }
         // Release: as in `wake_one`.
         self.pending_all.fetch_add(1, Ordering::Release);
         self.signal();
     }
 
-    /// Whether any listener is registered (a snapshot).  Spins on the
-    /// waiter lock: not for interrupt handlers.
+    /// Whether any listener is registered (a snapshot, without the lock).
     pub fn has_waiters(&self) -> bool {
-        let list = self.waiters.lock();
-        let has = !list.is_empty();
-        self.unlock(list);
-        has
+        self.linked.load(Ordering::Relaxed) != 0
+    }
+
+    /// Counts a listener just linked (under the lock).
+    pub(crate) fn linked(&self) {
+        self.linked.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Counts a listener just unlinked (under the lock).
+    pub(crate) fn unlinked(&self) {
+        self.linked.fetch_sub(1, Ordering::Relaxed);
     }
 
     fn signal(&self) {
@@ -159,6 +180,7 @@ impl Event {
     fn process(&self, list: &mut WaitList) {
         if self.pending_all.swap(0, Ordering::Acquire) != 0 {
             while let Some(node) = list.pop_front() {
+                self.unlinked();
                 // SAFETY: we hold the lock and just popped `node`.
                 if let Some(waker) = unsafe { notify(node, NOTIFIED_ALL) } {
                     waker.wake();
@@ -171,6 +193,7 @@ impl Event {
                 list.permit = true;
                 break;
             };
+            self.unlinked();
             // SAFETY: we hold the lock and just popped `node`.
             if let Some(waker) = unsafe { notify(node, NOTIFIED_ONE) } {
                 waker.wake();

@@ -73,6 +73,7 @@ impl<'a> Listener<'a> {
             // its `Drop` unlinks the node under the lock before the memory
             // goes; it is not linked (state was IDLE, changed only here).
             unsafe { list.push_back(&self.node) };
+            self.event.linked();
             self.node.state.store(WAITING, Ordering::Relaxed);
         }
         self.event.unlock(list);
@@ -143,6 +144,7 @@ impl Drop for Listener<'_> {
             if state == WAITING {
                 // SAFETY: WAITING under the lock means linked in this list.
                 unsafe { list.unlink(&self.node) };
+                self.event.unlinked();
                 // SAFETY: we hold the lock.
                 waker = unsafe { self.node.waker() }.take();
             }

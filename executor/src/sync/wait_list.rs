@@ -131,10 +131,6 @@ impl WaitList {
         node.prev.set(ptr::null());
         node.next.set(ptr::null());
     }
-
-    pub(crate) fn is_empty(&self) -> bool {
-        self.head.is_null()
-    }
 }
 
 /// Marks a node just taken by [`WaitList::pop_front`] notified and returns

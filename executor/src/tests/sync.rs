@@ -52,6 +52,32 @@ fn wake_one_without_listeners_leaves_a_single_permit() {
 }
 
 #[test]
+fn the_lock_free_listener_count_follows_links_wakes_and_drops() {
+    let event = Event::new();
+    assert!(!event.has_waiters());
+    {
+        let mut a = pin!(event.listen());
+        a.as_mut().register();
+        let mut b = pin!(event.listen());
+        assert!(!poll_once(b.as_mut()));
+        assert!(event.has_waiters());
+        event.wake_one();
+        assert!(event.has_waiters(), "one is still linked");
+        assert!(poll_once(a.as_mut()));
+        // `b` is dropped linked: its drop unlinks it.
+    }
+    assert!(!event.has_waiters());
+    let mut c = pin!(event.listen());
+    c.as_mut().register();
+    event.wake_all();
+    assert!(!event.has_waiters());
+    assert!(
+        poll_once(c.as_mut()),
+        "a registered listener is still woken"
+    );
+}
+
+#[test]
 fn wake_all_without_listeners_is_not_remembered() {
     let event = Event::new();
     event.wake_all();

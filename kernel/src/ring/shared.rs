@@ -13,7 +13,6 @@ use abi::{Cqe, Errno, Sqe};
 use alloc::collections::VecDeque;
 use core::mem::MaybeUninit;
 use core::ptr::NonNull;
-use core::sync::atomic::{AtomicUsize, Ordering, fence};
 use executor::Event;
 use spin::Mutex;
 use x86_64::PhysAddr;
@@ -32,11 +31,8 @@ pub struct Ring {
     order: usize,
     submissions: Mutex<SqConsumer>,
     completions: Mutex<Completions>,
-    /// Signalled after CQEs are posted, when someone waits for them.
+    /// Signalled after CQEs are posted.
     posted: Event,
-    /// How many wait on `posted`: posting checks this one word instead of
-    /// locking the event's list on every batch.
-    waiting: AtomicUsize,
     /// The ops running, for cancellation and drains.
     pub inflight: super::inflight::Inflight,
     /// SQEs waiting behind an IO_DRAIN barrier, in order (`None`: no
@@ -70,7 +66,6 @@ impl Ring {
                 overflow: VecDeque::new(),
             }),
             posted: Event::new(),
-            waiting: AtomicUsize::new(0),
             inflight: super::inflight::Inflight::default(),
             barrier: Mutex::new(None),
         })
@@ -155,12 +150,8 @@ impl Ring {
                     .set_overflow(completions.overflow.len() as u32);
             }
         }
-        // SeqCst, paired with `wait_ready`'s: either this sees the waiter,
-        // or the waiter's check of the CQ sees the CQEs posted above.
-        fence(Ordering::SeqCst);
-        if self.waiting.load(Ordering::SeqCst) > 0 {
-            self.posted.wake_all();
-        }
+        // A fence and a load when nobody waits (`Event::wake_all`).
+        self.posted.wake_all();
     }
 
     fn flush_locked(completions: &mut Completions) {
@@ -195,11 +186,6 @@ impl Ring {
 
     /// Waits until at least `count` CQEs are ready.
     pub async fn wait_ready(&self, count: usize) {
-        self.waiting.fetch_add(1, Ordering::SeqCst);
-        // Counted down however the wait ends (a cancelled wait is dropped).
-        let _counted = scopeguard(|| {
-            self.waiting.fetch_sub(1, Ordering::SeqCst);
-        });
         self.posted
             .wait_until(|| {
                 self.flush_overflow();
@@ -207,19 +193,6 @@ impl Ring {
             })
             .await;
     }
-}
-
-/// Runs `f` when dropped.
-fn scopeguard(f: impl FnOnce()) -> impl Drop {
-    struct Guard<F: FnOnce()>(Option<F>);
-    impl<F: FnOnce()> Drop for Guard<F> {
-        fn drop(&mut self) {
-            if let Some(f) = self.0.take() {
-                f();
-            }
-        }
-    }
-    Guard(Some(f))
 }
 
 impl Drop for Ring {

@@ -7,7 +7,6 @@ use super::buddy::{BuddyAllocator, MAX_ORDER};
 use super::page_info::PageInfo;
 use crate::arch::InterruptGuard;
 use crate::mm::{PAGE_SIZE, phys_to_virt};
-use core::sync::atomic::{AtomicUsize, Ordering};
 use spin::Mutex;
 use x86_64::PhysAddr;
 use x86_64::structures::paging::{FrameAllocator, PhysFrame, Size4KiB};
@@ -91,17 +90,14 @@ pub fn unpin(phys: PhysAddr) {
         "unpinning frame {:#x}, which is not pinned",
         phys.as_u64()
     );
-    // SeqCst, paired with `wait_unpinned`: either this sees the waiter, or
-    // the waiter's check sees the count this unpin left.
-    core::sync::atomic::fence(Ordering::SeqCst);
-    if unpinned == Some(0) && UNPIN_WAITERS.load(Ordering::SeqCst) > 0 {
+    // A fence and a load when nobody waits (`Event::wake_all`).
+    if unpinned == Some(0) {
         UNPINNED.wake_all();
     }
 }
 
-/// Signalled when a frame loses its last pin, if anyone waits.
+/// Signalled when a frame loses its last pin.
 static UNPINNED: executor::Event = executor::Event::new();
-static UNPIN_WAITERS: AtomicUsize = AtomicUsize::new(0);
 
 /// Waits until none of `frames` is pinned (an op's buffer): `MUNMAP`
 /// completes only after the ops using its pages have.
@@ -109,15 +105,6 @@ pub async fn wait_unpinned(frames: &[PhysAddr]) {
     if frames.iter().all(|&frame| pin_count(frame) == 0) {
         return;
     }
-    /// Counts a waiter for as long as it lives (a cancelled wait drops).
-    struct Waiting;
-    impl Drop for Waiting {
-        fn drop(&mut self) {
-            UNPIN_WAITERS.fetch_sub(1, Ordering::SeqCst);
-        }
-    }
-    UNPIN_WAITERS.fetch_add(1, Ordering::SeqCst);
-    let _waiting = Waiting;
     UNPINNED
         .wait_until(|| frames.iter().all(|&frame| pin_count(frame) == 0))
         .await;
