@@ -73,7 +73,7 @@ pub fn wait(sqe: &Sqe, context: &Context) -> Started {
         Ok(future)
     })();
     match result {
-        Ok(future) => Started::Running(future),
+        Ok(future) => Started::from(future),
         Err(errno) => Started::Done(errno.as_res()),
     }
 }

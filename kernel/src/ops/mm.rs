@@ -169,22 +169,31 @@ fn pin_result(context: &Context, addr: u64) -> Result<PinnedBuffer, Errno> {
         .ok_or(Errno::ESRCH)?
 }
 
-/// Done at once when nothing was mapped before; otherwise a future that
-/// shoots the old translations down, then frees their frames.  Either way
-/// the process's threads check their stacks afresh at their next entry.
+/// Done at once when nothing was mapped before.  Otherwise the shootdown,
+/// the wait for pins and the freeing run as a task of their own, which the
+/// op awaits: an op cancelled midway (ASYNC_CANCEL, or its process ending)
+/// stops waiting, but the frames are still freed, and only after every CPU
+/// has dropped them.  Either way the process's threads check their stacks
+/// afresh at their next entry.
 fn finish(context: &Context, pml4: u64, frames: Vec<PhysAddr>, gather: Gather) -> Started {
     context.process.regions_changed();
     if gather.is_empty() && frames.is_empty() {
         return Started::Done(0);
     }
-    let future: OpFuture = Box::pin(async move {
+    let runtime = crate::sched::runtime().expect("ops run under the executors");
+    let release = runtime.spawn(async move {
         shootdown(pml4, gather).await;
         // An op still using a page (a READ into it) finishes first.
         crate::mm::frame::global::wait_unpinned(&frames).await;
         for frame in frames {
             crate::mm::frame::global::free(frame, 0);
         }
-        0
     });
-    Started::Running(future)
+    let future: OpFuture = Box::pin(async move {
+        match release.await {
+            Ok(()) => 0,
+            Err(_) => Errno::ECANCELED.as_res(),
+        }
+    });
+    Started::from(future)
 }

@@ -32,6 +32,7 @@ pub mod stats;
 mod thread;
 pub mod timeout;
 
+use crate::mm::pin::PinnedBuffer;
 use crate::proc::process::Process;
 use abi::{Errno, Opcode, Sqe};
 use alloc::boxed::Box;
@@ -45,7 +46,40 @@ pub type OpFuture = Pin<Box<dyn Future<Output = i32> + Send>>;
 /// What starting an operation gave.
 pub enum Started {
     Done(i32),
-    Running(OpFuture),
+    Running(RunningOp),
+}
+
+/// An operation that did not finish at once: its future, and the user
+/// buffer it uses, pinned until the op's CQE is posted.  The future holds
+/// the buffer too, but a future drops what it holds when it completes,
+/// before the CQE goes out; this keeps the pin past that, so a `MUNMAP`
+/// waiting for it completes after the op's CQE, never before.
+pub struct RunningOp {
+    pub future: OpFuture,
+    pub pinned: Option<Arc<PinnedBuffer>>,
+}
+
+/// An op running `future`, with no buffer of its own.
+impl From<OpFuture> for Started {
+    fn from(future: OpFuture) -> Self {
+        Started::Running(RunningOp {
+            future,
+            pinned: None,
+        })
+    }
+}
+
+impl Started {
+    /// An op running `future`, which uses `buffer`.
+    pub fn running_with(
+        buffer: Arc<PinnedBuffer>,
+        future: impl Future<Output = i32> + Send + 'static,
+    ) -> Self {
+        Started::Running(RunningOp {
+            future: Box::pin(future),
+            pinned: Some(buffer),
+        })
+    }
 }
 
 impl From<Result<u32, Errno>> for Started {

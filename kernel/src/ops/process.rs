@@ -126,7 +126,7 @@ pub fn wait(sqe: &Sqe, context: &Context) -> Started {
         Ok(_) => return Started::Done(Errno::ECHILD.as_res()),
         Err(errno) => return Started::Done(errno.as_res()),
     };
-    Started::Running(future)
+    Started::from(future)
 }
 
 pub fn msg_ring(sqe: &Sqe, context: &Context) -> Started {

@@ -12,11 +12,11 @@
 //! The buffer is pinned (`mm::pin`) when the SQE is taken, held by the
 //! op's future until its CQE, and copied through the direct map.
 
-use super::{Context, OpFuture, Started};
+use super::{Context, Started};
 use crate::mm::pin::{Access, MAX_PINNED_BYTES, PinnedBuffer};
 use crate::proc::handles::{Handle, OpenFile};
 use abi::{Errno, Sqe};
-use alloc::boxed::Box;
+use alloc::sync::Arc;
 
 /// `off` for "the current position" (io_uring's -1).
 const CURRENT_POSITION: u64 = u64::MAX;
@@ -69,18 +69,14 @@ pub fn write(sqe: &Sqe, context: &Context) -> Started {
         }
         Handle::PipeWrite(end) => {
             check_stream(sqe)?;
-            let buffer = pin(sqe, context, Access::Read)?;
-            let future: OpFuture = Box::pin(async move {
-                // The buffer stays pinned until the CQE, as every SQE's.
-                let bytes = buffer.read_all();
-                let result = end.write(&bytes).await;
-                drop(buffer);
-                match result {
+            let buffer = Arc::new(pin(sqe, context, Access::Read)?);
+            let bytes = buffer.read_all();
+            Ok(Started::running_with(buffer, async move {
+                match end.write(&bytes).await {
                     Ok(count) => count as i32,
                     Err(errno) => errno.as_res(),
                 }
-            });
-            Ok(Started::Running(future))
+            }))
         }
         _ => Err(Errno::EBADF),
     })();
@@ -92,12 +88,12 @@ pub fn read(sqe: &Sqe, context: &Context) -> Started {
         Handle::File(file) => Ok(done(read_file(&file, sqe, context))),
         Handle::Console => {
             check_stream(sqe)?;
-            let buffer = pin(sqe, context, Access::Write)?;
-            let future: OpFuture = Box::pin(async move {
-                let line = crate::fs::console::read(buffer.len()).await;
-                buffer.write_from(&line) as i32
-            });
-            Ok(Started::Running(future))
+            let buffer = Arc::new(pin(sqe, context, Access::Write)?);
+            let target = buffer.clone();
+            Ok(Started::running_with(buffer, async move {
+                let line = crate::fs::console::read(target.len()).await;
+                target.write_from(&line) as i32
+            }))
         }
         Handle::PipeRead(end) => {
             check_stream(sqe)?;
@@ -106,11 +102,12 @@ pub fn read(sqe: &Sqe, context: &Context) -> Started {
             if let crate::fs::pipe::Attempt::Done(bytes) = end.pipe().try_read(buffer.len()) {
                 return Ok(Started::Done(buffer.write_from(&bytes) as i32));
             }
-            let future: OpFuture = Box::pin(async move {
-                let bytes = end.read(buffer.len()).await;
-                buffer.write_from(&bytes) as i32
-            });
-            Ok(Started::Running(future))
+            let buffer = Arc::new(buffer);
+            let target = buffer.clone();
+            Ok(Started::running_with(buffer, async move {
+                let bytes = end.read(target.len()).await;
+                target.write_from(&bytes) as i32
+            }))
         }
         _ => Err(Errno::EBADF),
     })();

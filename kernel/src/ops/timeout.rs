@@ -46,7 +46,7 @@ pub fn start(sqe: &Sqe, context: &Context) -> Started {
                 executor::sleep_until(deadline).await;
                 Errno::ETIME.as_res()
             });
-            Started::Running(future)
+            Started::from(future)
         }
     }
 }

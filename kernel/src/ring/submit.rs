@@ -17,6 +17,7 @@
 //! cancelled (that op posts `-ECANCELED`), `-ENOENT` otherwise.
 
 use super::Ring;
+use crate::mm::pin::PinnedBuffer;
 use crate::ops::{self, Context, Started};
 use abi::{Cqe, CqeFlags, Errno, Opcode, Sqe, SqeFlags};
 use alloc::sync::Arc;
@@ -134,7 +135,7 @@ fn run_lone(ring: &Arc<Ring>, sqe: &Sqe, context: &Context, done: &mut Vec<Cqe>)
         Ok(Opcode::LinkTimeout) => Errno::EINVAL.as_res(),
         Ok(opcode) => match ops::start_op(opcode, sqe, context) {
             Started::Done(res) => res,
-            Started::Running(future) => return spawn_running(ring, sqe, future, context),
+            Started::Running(running) => return spawn_running(ring, sqe, running, context),
         },
     };
     if sqe.personality == 0 {
@@ -155,7 +156,8 @@ fn delivery_target_exists(sqe: &Sqe, context: &Context) -> bool {
 
 /// Runs an op that did not finish at once as a task, which posts its CQE.
 #[inline(never)]
-fn spawn_running(ring: &Arc<Ring>, sqe: &Sqe, future: ops::OpFuture, context: &Context) {
+fn spawn_running(ring: &Arc<Ring>, sqe: &Sqe, running: ops::RunningOp, context: &Context) {
+    let ops::RunningOp { future, pinned } = running;
     let token = ring.inflight.begin(sqe.user_data);
     let (ring, context) = (ring.clone(), context.clone());
     // Only what the post needs, not the 64-byte SQE: this task is most of
@@ -170,6 +172,8 @@ fn spawn_running(ring: &Arc<Ring>, sqe: &Sqe, future: ops::OpFuture, context: &C
             ..Sqe::default()
         };
         post(&ring, &context, &sqe, res);
+        // Unpinned only now that the CQE is out.
+        drop(pinned);
         ring.inflight.end(&token);
     });
 }
@@ -203,23 +207,32 @@ async fn run_chain(ring: &Arc<Ring>, unit: &[Sqe], context: &Context) {
             }
             continue;
         }
-        let res = if let Err(errno) = sqe.sqe_flags() {
-            errno.as_res()
+        let (res, pinned) = if let Err(errno) = sqe.sqe_flags() {
+            (errno.as_res(), None)
         } else if is(&sqe, Opcode::AsyncCancel) {
-            cancel(ring, &sqe)
+            (cancel(ring, &sqe), None)
         } else if is(&sqe, Opcode::LinkTimeout) {
-            Errno::EINVAL.as_res()
+            (Errno::EINVAL.as_res(), None)
         } else {
             run_linked(ring, &sqe, link_timeout.as_ref(), context).await
         };
         post(ring, context, &sqe, res);
+        // Unpinned only now that the CQE is out.
+        drop(pinned);
         failed = res < 0;
     }
 }
 
 /// Runs one op of a chain, raced against its link timeout if it has one
 /// (whose CQE is posted here: `-ETIME` if it fired, else `-ECANCELED`).
-async fn run_linked(ring: &Ring, sqe: &Sqe, link_timeout: Option<&Sqe>, context: &Context) -> i32 {
+/// Returns the op's result and the buffer it used, which the caller keeps
+/// pinned until it has posted the op's CQE.
+async fn run_linked(
+    ring: &Ring,
+    sqe: &Sqe,
+    link_timeout: Option<&Sqe>,
+    context: &Context,
+) -> (i32, Option<Arc<PinnedBuffer>>) {
     let deadline = match link_timeout.map(|timeout| ops::timeout::deadline(timeout, context)) {
         Some(Err(errno)) => {
             post(
@@ -228,37 +241,44 @@ async fn run_linked(ring: &Ring, sqe: &Sqe, link_timeout: Option<&Sqe>, context:
                 link_timeout.expect("matched Some"),
                 errno.as_res(),
             );
-            return Errno::ECANCELED.as_res();
+            return (Errno::ECANCELED.as_res(), None);
         }
         Some(Ok(deadline)) => Some(deadline),
         None => None,
     };
     let token = ring.inflight.begin(sqe.user_data);
+    let mut pinned = None;
     let res = match ops::start(sqe, context) {
         Started::Done(res) => Some(res),
-        Started::Running(future) => match deadline {
-            None => token.run(future).await,
-            Some(deadline) => {
-                let timer = executor::timeout(future, deadline);
-                match token.run(timer).await {
-                    Some(Ok(res)) => Some(res),
-                    Some(Err(_elapsed)) => {
-                        if let Some(timeout) = link_timeout {
-                            post(ring, context, timeout, Errno::ETIME.as_res());
+        Started::Running(ops::RunningOp {
+            future,
+            pinned: buffer,
+        }) => {
+            pinned = buffer;
+            match deadline {
+                None => token.run(future).await,
+                Some(deadline) => {
+                    let timer = executor::timeout(future, deadline);
+                    match token.run(timer).await {
+                        Some(Ok(res)) => Some(res),
+                        Some(Err(_elapsed)) => {
+                            if let Some(timeout) = link_timeout {
+                                post(ring, context, timeout, Errno::ETIME.as_res());
+                            }
+                            ring.inflight.end(&token);
+                            return (Errno::ECANCELED.as_res(), pinned);
                         }
-                        ring.inflight.end(&token);
-                        return Errno::ECANCELED.as_res();
+                        None => None,
                     }
-                    None => None,
                 }
             }
-        },
+        }
     };
     ring.inflight.end(&token);
     if let Some(timeout) = link_timeout {
         post(ring, context, timeout, Errno::ECANCELED.as_res());
     }
-    res.unwrap_or(Errno::ECANCELED.as_res())
+    (res.unwrap_or(Errno::ECANCELED.as_res()), pinned)
 }
 
 /// Runs what waits behind the barrier: each time no op is running, the
