@@ -50,9 +50,12 @@ pub struct Protection {
 /// What backs a region's pages.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Backing {
-    /// Mapped when the region was made (the ELF image, stacks, the ring):
-    /// a fault there is never resolved.
+    /// Mapped when the region was made (the ELF image, stacks): a fault
+    /// there is never resolved.
     Eager,
+    /// Frames the space does not own (a ring's, which outlive the
+    /// mapping): unmapped with the space, never freed by it.
+    Borrowed,
     /// `MMAP` anonymous memory: zeroed frames mapped on first touch.
     Anonymous,
 }
@@ -88,11 +91,9 @@ impl Access {
 
 pub struct Space {
     pml4: PhysAddr,
-    /// What each range is: the tree `MMAP`, `MUNMAP` and faults consult.
+    /// What each range is: the tree `MMAP`, `MUNMAP`, faults and the
+    /// teardown consult.
     regions: RegionTree<Backing>,
-    /// Ranges mapped onto frames the space does not own (a ring's, which
-    /// outlive the mapping): unmapped with the space, never freed by it.
-    borrowed: alloc::vec::Vec<(u64, u64)>,
 }
 
 impl Space {
@@ -111,7 +112,6 @@ impl Space {
         Ok(Self {
             pml4,
             regions: RegionTree::new(),
-            borrowed: alloc::vec::Vec::new(),
         })
     }
 
@@ -170,7 +170,7 @@ impl Space {
         flags: RegionFlags,
     ) -> Result<(), Errno> {
         let end = Self::check_range(start, len)?;
-        self.kernel_region(start, end, protection, flags)
+        self.kernel_region(start, end, protection, flags, Backing::Eager)
     }
 
     fn check_range(start: u64, len: u64) -> Result<u64, Errno> {
@@ -208,6 +208,7 @@ impl Space {
         end: u64,
         protection: Protection,
         flags: RegionFlags,
+        backing: Backing,
     ) -> Result<(), Errno> {
         let protection = region::Protection {
             readable: true,
@@ -219,7 +220,7 @@ impl Space {
             range,
             protection,
             flags | RegionFlags::USER_ACCESSIBLE,
-            Backing::Eager,
+            backing,
             0,
         )?;
         self.regions.insert(region).map_err(|_| Errno::EEXIST)
@@ -243,12 +244,7 @@ impl Space {
                 let range = PageRange::for_mmap_fixed(addr, len)?;
                 let region = Region::new(range, protection, flags, Backing::Anonymous, 0)?;
                 let displaced = self.regions.replace(region)?;
-                let (mut frames, mut gather) = (Vec::new(), Gather::default());
-                for old in displaced {
-                    let (old_frames, old_gather) = self.unhook(old.start(), old.len_bytes());
-                    frames.extend(old_frames);
-                    gather.absorb(old_gather);
-                }
+                let (frames, gather) = self.unhook_regions(displaced);
                 Ok((addr, frames, gather))
             }
             Placement::Anywhere { hint } => {
@@ -266,13 +262,19 @@ impl Space {
     /// shootdown of the invalidations.
     pub fn unmap_user(&mut self, addr: u64, len: u64) -> Result<(Vec<PhysAddr>, Gather), Errno> {
         let range = PageRange::for_munmap(addr, len)?;
+        let removed = self.regions.unmap(range)?;
+        Ok(self.unhook_regions(removed))
+    }
+
+    /// [`Space::unhook`] of each of `regions`, just taken out of the tree.
+    fn unhook_regions(&mut self, regions: Vec<Region<Backing>>) -> (Vec<PhysAddr>, Gather) {
         let (mut frames, mut gather) = (Vec::new(), Gather::default());
-        for old in self.regions.unmap(range)? {
+        for old in regions {
             let (old_frames, old_gather) = self.unhook(old.start(), old.len_bytes());
             frames.extend(old_frames);
             gather.absorb(old_gather);
         }
-        Ok((frames, gather))
+        (frames, gather)
     }
 
     /// `MPROTECT`: gives `[addr, addr + len)` (MMAP's regions only, no
@@ -451,7 +453,13 @@ impl Space {
             return Err(Errno::EINVAL);
         }
         let flags = page_flags(protection.writable, protection.executable);
-        self.kernel_region(start, end, protection, RegionFlags::empty())?;
+        self.kernel_region(
+            start,
+            end,
+            protection,
+            RegionFlags::empty(),
+            Backing::Borrowed,
+        )?;
         for page in 0..pages {
             let virt =
                 Page::<Size4KiB>::containing_address(VirtAddr::new(start + page * PAGE_SIZE));
@@ -481,14 +489,13 @@ impl Space {
                 }
             }
         }
-        self.borrowed.push((start, end));
         Ok(())
     }
 
     fn is_borrowed(&self, virt: u64) -> bool {
-        self.borrowed
-            .iter()
-            .any(|&(start, end)| (start..end).contains(&virt))
+        self.regions
+            .find(virt)
+            .is_some_and(|region| *region.object() == Backing::Borrowed)
     }
 
     /// Unmaps and frees the pages of `[start, start + len)` that are
