@@ -32,7 +32,6 @@ const CTRL_D: u8 = 0x04;
 const CTRL_U: u8 = 0x15;
 const ESCAPE: u8 = 0x1b;
 
-#[derive(Default)]
 pub struct LineDiscipline {
     /// The line being typed.
     line: Vec<u8>,
@@ -43,9 +42,8 @@ pub struct LineDiscipline {
     escape: Escape,
 }
 
-#[derive(Clone, Copy, Default, PartialEq, Eq)]
+#[derive(Clone, Copy, PartialEq, Eq)]
 enum Escape {
-    #[default]
     None,
     /// Just saw ESC.
     Start,
@@ -69,7 +67,22 @@ pub enum Input {
     Empty,
 }
 
+impl Default for LineDiscipline {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
 impl LineDiscipline {
+    pub const fn new() -> Self {
+        Self {
+            line: Vec::new(),
+            ready: VecDeque::new(),
+            ready_bytes: 0,
+            escape: Escape::None,
+        }
+    }
+
     /// Takes one received byte; appends what the terminal should echo to
     /// `echo`.  Returns whether input became readable.
     pub fn input(&mut self, byte: u8, echo: &mut Vec<u8>) -> bool {
@@ -191,7 +204,7 @@ mod device {
     use spin::Mutex;
 
     /// Taken with interrupts off everywhere: the receive interrupt feeds it.
-    static DISCIPLINE: Mutex<Option<LineDiscipline>> = Mutex::new(None);
+    static DISCIPLINE: Mutex<LineDiscipline> = Mutex::new(LineDiscipline::new());
     static READABLE: Event = Event::new();
 
     /// Feeds received bytes (called by the UART's interrupt handler, with
@@ -201,7 +214,6 @@ mod device {
         let mut readable = false;
         {
             let mut discipline = DISCIPLINE.lock();
-            let discipline = discipline.get_or_insert_with(LineDiscipline::default);
             for &byte in bytes {
                 readable |= discipline.input(byte, &mut echo);
             }
@@ -214,10 +226,7 @@ mod device {
 
     fn try_read(max: usize) -> Input {
         let _guard = crate::arch::InterruptGuard::new();
-        DISCIPLINE
-            .lock()
-            .get_or_insert_with(LineDiscipline::default)
-            .read(max)
+        DISCIPLINE.lock().read(max)
     }
 
     /// Waits for a line and takes at most `max` bytes of it; empty at end

@@ -154,8 +154,8 @@ impl WriteEnd {
     /// far if it closes midway.
     pub async fn write(&self, data: &[u8]) -> Result<usize, Errno> {
         let mut written = 0;
-        let mut failed = None;
-        while written < data.len() || data.is_empty() {
+        loop {
+            let mut failed = None;
             self.0
                 .writable
                 .wait_until(|| match self.0.try_write(&data[written..]) {
@@ -170,13 +170,12 @@ impl WriteEnd {
                     }
                 })
                 .await;
-            if failed.is_some() || data.is_empty() {
-                break;
+            match failed {
+                Some(errno) if written == 0 => return Err(errno),
+                Some(_) => return Ok(written),
+                None if written == data.len() => return Ok(written),
+                None => {}
             }
-        }
-        match failed {
-            Some(errno) if written == 0 => Err(errno),
-            _ => Ok(written),
         }
     }
 }

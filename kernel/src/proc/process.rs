@@ -155,6 +155,8 @@ impl FutexWaiter {
 /// here, each `THREAD_STACK_BYTES` above an unmapped guard page.
 pub const THREAD_STACK_AREA: u64 = 0x0000_7e00_0000_0000;
 pub const THREAD_STACK_BYTES: u64 = 16 * 1024;
+/// The address space one thread stack takes: the stack and its guard page.
+pub const THREAD_STACK_SLOT: u64 = THREAD_STACK_BYTES + 4096;
 /// The size of the thread-stack area: one stack region (`spawn` records
 /// it) for every thread stack the kernel maps, guard pages included.
 pub const THREAD_STACK_AREA_BYTES: u64 = 256 << 30;
@@ -269,8 +271,8 @@ impl Process {
     pub fn reserve_thread_stack(&self) -> Result<u64, Errno> {
         let base = self
             .next_stack
-            .fetch_add(THREAD_STACK_BYTES + 4096, Ordering::Relaxed);
-        let top = base + 4096 + THREAD_STACK_BYTES;
+            .fetch_add(THREAD_STACK_SLOT, Ordering::Relaxed);
+        let top = base + THREAD_STACK_SLOT;
         if top > THREAD_STACK_AREA + THREAD_STACK_AREA_BYTES {
             return Err(Errno::ENOMEM);
         }

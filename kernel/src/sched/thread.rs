@@ -13,7 +13,7 @@
 use super::run_queues::RunQueues;
 use crate::arch::percpu::MAX_CPUS;
 use crate::arch::user::{FxArea, Resume, UserRegisters};
-use crate::proc::process::{Process, StackCache, THREAD_STACK_AREA, THREAD_STACK_BYTES};
+use crate::proc::process::{Process, StackCache, THREAD_STACK_AREA, THREAD_STACK_SLOT};
 use alloc::boxed::Box;
 use alloc::sync::Arc;
 use core::sync::atomic::{AtomicUsize, Ordering};
@@ -54,8 +54,6 @@ enum Delivery {
 
 /// [`Thread::kernel_stack`] of a thread whose stack the kernel did not map.
 const NO_KERNEL_STACK: u32 = u32::MAX;
-/// The address space one kernel-mapped thread stack takes, guard included.
-const THREAD_STACK_SLOT: u64 = THREAD_STACK_BYTES + 4096;
 
 static LIVE_THREADS: AtomicUsize = AtomicUsize::new(0);
 static PARKED_THREADS: AtomicUsize = AtomicUsize::new(0);
