@@ -167,9 +167,18 @@ pub struct VmRegion {
     pub flags: u32,
     /// Byte offset into the backing object of `start`.
     pub offset: u64,
+    /// Pages mapped now.
+    pub resident_pages: u64,
+    /// Mapped pages an op holds pinned (a READ into them in flight).
+    pub pinned_pages: u64,
+    /// Mapped pages of a private region that only this space maps: written
+    /// (or zeroed) for it, shared with nobody.
+    pub private_dirty_pages: u64,
+    /// Pages still shared copy-on-write: the first write copies them.
+    pub cow_pages: u64,
 }
 
-const _: () = assert!(core::mem::size_of::<VmRegion>() == 32);
+const _: () = assert!(core::mem::size_of::<VmRegion>() == 64);
 
 /// `VmRegion::flags`: user code may touch the region.
 pub const VM_USER_ACCESSIBLE: u32 = 1 << 0;
@@ -181,6 +190,11 @@ pub const VM_MMAPPED: u32 = 1 << 2;
 pub const VM_SHARED: u32 = 1 << 3;
 /// Private pages still shared copy-on-write.
 pub const VM_COW: u32 = 1 << 4;
+/// Backed by an initfs file (a file mapping, or the kernel's copy of the
+/// program's ELF image).
+pub const VM_FILE: u32 = 1 << 5;
+/// Frames the space does not own (the ring).
+pub const VM_PHYSICAL: u32 = 1 << 6;
 
 impl VmRegion {
     pub const BYTES: usize = core::mem::size_of::<Self>();
@@ -193,6 +207,10 @@ impl VmRegion {
         bytes[16..20].copy_from_slice(&self.prot.to_le_bytes());
         bytes[20..24].copy_from_slice(&self.flags.to_le_bytes());
         bytes[24..32].copy_from_slice(&self.offset.to_le_bytes());
+        bytes[32..40].copy_from_slice(&self.resident_pages.to_le_bytes());
+        bytes[40..48].copy_from_slice(&self.pinned_pages.to_le_bytes());
+        bytes[48..56].copy_from_slice(&self.private_dirty_pages.to_le_bytes());
+        bytes[56..64].copy_from_slice(&self.cow_pages.to_le_bytes());
         bytes
     }
 }

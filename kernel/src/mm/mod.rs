@@ -13,9 +13,12 @@
 //! - `heap`: the global allocator;
 //! - `kstack`: guarded kernel stacks;
 //! - `region`: what each range of a user space is (the region tree and the
-//!   `MMAP`/`MUNMAP`/`MPROTECT` rules; host-tested; not wired to the ops
-//!   yet);
-//! - `space`: a user page table, which maps what the regions describe;
+//!   `MMAP`/`MUNMAP`/`MPROTECT` rules; host-tested);
+//! - `object`: memory objects (an initfs file's page cache, shared
+//!   anonymous memory) that mappings show;
+//! - `page_set`: sparse page sets (a region's copy-on-write marks);
+//! - `space`: a user page table, which maps what the regions describe, and
+//!   resolves faults (demand-zero, object pages, copy-on-write);
 //!   `shootdown`: TLB invalidation on every CPU that has a space loaded, as
 //!   a completion event;
 //! - `pin`: pinned user buffers.
@@ -27,6 +30,9 @@ pub mod heap;
 pub mod init;
 #[cfg(not(test))]
 pub mod kstack;
+#[cfg(not(test))]
+pub mod object;
+pub mod page_set;
 #[cfg(not(test))]
 pub mod paging;
 #[cfg(not(test))]

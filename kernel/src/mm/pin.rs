@@ -60,15 +60,19 @@ impl PinnedBuffer {
         }
         let first_page = addr - addr % PAGE_SIZE;
         for page in (first_page..end).step_by(PAGE_SIZE as usize) {
-            // An anonymous page not touched yet is faulted in here, as the
-            // user's own access would (ENOMEM if no frame can be had).
-            let (phys, flags) = match space.translate(page) {
-                Some(found) => found,
-                None => space.populate(page, access == Access::Write)?,
+            // A page not touched yet, or still shared copy-on-write when
+            // the kernel will write it, is faulted in here as the user's
+            // own access would (ENOMEM if no frame can be had).
+            let write = access == Access::Write;
+            let usable = |flags: Flags| {
+                flags.contains(Flags::USER_ACCESSIBLE)
+                    && (!write || flags.contains(Flags::WRITABLE))
             };
-            let allowed = flags.contains(Flags::USER_ACCESSIBLE)
-                && (access == Access::Read || flags.contains(Flags::WRITABLE));
-            if !allowed {
+            let (phys, flags) = match space.translate(page) {
+                Some((phys, flags)) if usable(flags) => (phys, flags),
+                _ => space.fault_for_kernel(page, write)?,
+            };
+            if !usable(flags) {
                 return Err(Errno::EFAULT);
             }
             frames::pin(phys).ok_or(Errno::EAGAIN)?;

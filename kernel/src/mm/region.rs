@@ -311,6 +311,10 @@ impl<O> Region<O> {
         &self.object
     }
 
+    pub fn object_mut(&mut self) -> &mut O {
+        &mut self.object
+    }
+
     /// Where `start` falls in the object, in bytes.
     pub fn offset(&self) -> u64 {
         self.offset

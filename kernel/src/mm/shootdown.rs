@@ -35,6 +35,7 @@ use alloc::vec::Vec;
 use core::sync::atomic::{AtomicU64, Ordering};
 use executor::CountdownCompletion;
 use spin::Mutex;
+use x86_64::PhysAddr;
 
 /// Past this many pages, one full flush is cheaper than page-by-page
 /// `invlpg` (Linux's ceiling).
@@ -126,18 +127,37 @@ fn cpus_with(pml4: u64) -> u64 {
 /// that may cache it, and resolves once all have.  The caller has already
 /// unhooked the entries and frees their frames after this returns.
 pub async fn shootdown(pml4: u64, gather: Gather) {
+    begin(pml4, gather).wait().await;
+}
+
+/// A shootdown whose IPIs are out: [`Pending::wait`] resolves when every
+/// target has answered.
+pub struct Pending {
+    request: Option<Arc<Request>>,
+    targets: u64,
+}
+
+/// Starts a shootdown at once (the synchronous half of [`shootdown`]):
+/// flushes this CPU, and queues the request and sends the IPI to every
+/// other CPU with the space loaded.
+pub fn begin(pml4: u64, gather: Gather) -> Pending {
+    let done = Pending {
+        request: None,
+        targets: 0,
+    };
     if gather.is_empty() {
-        return;
+        return done;
     }
-    // SeqCst: the unhook (the caller's page-table stores) comes before
-    // reading who has the space loaded.
+    // The entries were changed before this point; a CPU that loads the
+    // space after the fence walks the new entries (its CR3 write flushed
+    // the old ones), one that loaded it before is in `cpus_with`.
     core::sync::atomic::fence(Ordering::SeqCst);
     if LOADED[crate::arch::percpu::cpu_index()].load(Ordering::SeqCst) == pml4 {
         gather.flush_local();
     }
     let targets = cpus_with(pml4);
     if targets == 0 {
-        return;
+        return done;
     }
     let request = Arc::new(Request {
         pml4,
@@ -149,8 +169,7 @@ pub async fn shootdown(pml4: u64, gather: Gather) {
         {
             let _irq = crate::arch::InterruptGuard::new();
             let mut queue = QUEUES[cpu].lock();
-            // Room a burst left (the handler cannot free it: it runs in
-            // an interrupt) goes back here.
+            // A burst of requests left room behind: give it back.
             if queue.is_empty() && queue.capacity() > 8 {
                 queue.shrink_to(8);
             }
@@ -158,20 +177,62 @@ pub async fn shootdown(pml4: u64, gather: Gather) {
         }
         crate::arch::apic::send_to_cpu(cpu, SHOOTDOWN_VECTOR);
     }
-    let deadline = crate::time::now_ns() + TIMEOUT_NS;
-    if executor::timeout(request.done.wait(), deadline)
-        .await
-        .is_err()
-    {
-        let silent = targets & !request.answered.load(Ordering::Acquire);
-        panic!(
-            "TLB shootdown: CPUs {:?} did not answer within {} ms",
-            (0..MAX_CPUS)
-                .filter(|cpu| silent & 1 << cpu != 0)
-                .collect::<Vec<_>>(),
-            TIMEOUT_NS / 1_000_000
-        );
+    Pending {
+        request: Some(request),
+        targets,
     }
+}
+
+impl Pending {
+    /// Whether no other CPU had to be asked (this CPU's flush was all).
+    pub fn is_done(&self) -> bool {
+        self.request.is_none()
+    }
+
+    /// Resolves once every target CPU has flushed.  A CPU silent past
+    /// [`TIMEOUT_NS`] is a kernel bug: the panic names it.
+    pub async fn wait(self) {
+        let Some(request) = self.request else {
+            return;
+        };
+        let deadline = crate::time::now_ns() + TIMEOUT_NS;
+        if executor::timeout(request.done.wait(), deadline)
+            .await
+            .is_err()
+        {
+            let silent = self.targets & !request.answered.load(Ordering::Acquire);
+            panic!(
+                "TLB shootdown: CPUs {:?} did not answer within {} ms",
+                (0..MAX_CPUS)
+                    .filter(|cpu| silent & 1 << cpu != 0)
+                    .collect::<Vec<_>>(),
+                TIMEOUT_NS / 1_000_000
+            );
+        }
+    }
+}
+
+/// For a caller that cannot wait (an op pinning its buffer): starts the
+/// shootdown of `gather` now and drops the `stale` frame's owner once it
+/// has completed, on a task of its own.  The IPIs go out before this
+/// returns, so other CPUs drop the old entries at their next instruction.
+pub fn settle(pml4: u64, gather: Gather, stale: Option<PhysAddr>) {
+    let pending = begin(pml4, gather);
+    if pending.is_done() {
+        if let Some(frame) = stale {
+            crate::mm::frame::global::release(frame);
+        }
+        return;
+    }
+    let runtime = crate::sched::runtime().expect("ops run under the executors");
+    runtime
+        .spawn(async move {
+            pending.wait().await;
+            if let Some(frame) = stale {
+                crate::mm::frame::global::release(frame);
+            }
+        })
+        .detach();
 }
 
 /// The IPI handler: serves every request queued for this CPU.

@@ -1,24 +1,46 @@
 //! A user address space: a PML4 of its own whose upper half is the
-//! kernel's, and the user pages mapped in its lower half.
+//! kernel's, the user pages mapped in its lower half, and the region tree
+//! that says what each range is.
 //!
 //! ```text
-//! PML4[0..256)    user: owned by this Space (tables and frames)
+//! PML4[0..256)    user: owned by this Space (tables, and one reference to
+//!                 every frame mapped there but a physical region's)
 //! PML4[256..512)  kernel: the same entries as the kernel's PML4, so every
 //!                 space sees the direct map, the kernel stacks and the image
 //! ```
 //!
-//! Every frame mapped in the lower half, and every table under it, belongs
-//! to the space and is freed when the space drops (the kernel-only page
-//! table must be active by then).  Regions, sharing and copy-on-write (the
-//! memory model of DESIGN.md section 8) build on this.
+//! What backs a region ([`Source`]):
+//!
+//! ```text
+//!   Eager       frames the kernel mapped when it made the region (the ELF
+//!               image, stacks); a fault on a hole there is fatal
+//!   Physical    frames the space does not own (the ring's)
+//!   Anonymous   MMAP memory: a zeroed frame on first touch
+//!   Object      a memory object (`object`): an initfs file, or shared
+//!               anonymous memory; shared regions map its pages, private
+//!               ones map them read-only and copy on the first write
+//! ```
+//!
+//! Copy-on-write: [`Space::clone_cow`] gives a child every private page
+//! read-only in both spaces, each frame one more owner
+//! (`frame::global::share`), and marks the page in both regions' CoW sets
+//! (`page_set`, allocated when a region is first cloned).  The first write
+//! to a marked page copies it, or takes it over in place when the writer is
+//! its last owner ([`Space::resolve_fault`]).  A page pinned by an op (a
+//! READ in flight into it) is copied for the child at once, as Linux does:
+//! the READ's data must land in the parent's page only.
 
 use super::frame::global::{self as frames, PageTableFrames};
+use super::object::{self, MemObject, PageError};
+use super::page_set::PageSet;
 use super::region::{self, PageRange, Region, RegionFlags, RegionTree};
 use super::shootdown::Gather;
 use super::{DIRECT_MAP_BASE, PAGE_SIZE, phys_to_virt};
 use crate::proc::elf::{LoadPlan, USER_END, USER_MIN};
 use abi::Errno;
+use alloc::sync::Arc;
 use alloc::vec::Vec;
+use spin::Mutex;
 use x86_64::registers::control::{Cr3, Cr3Flags};
 use x86_64::structures::paging::mapper::MapToError;
 use x86_64::structures::paging::{
@@ -40,6 +62,10 @@ pub enum Placement {
 /// the ring and the main stack.
 pub const MMAP_AREA: PageRange = PageRange::between(0x0000_1000_0000_0000, 0x0000_7e00_0000_0000);
 
+/// Where the kernel keeps a process's ELF image (a kernel-only region):
+/// the top of [`MMAP_AREA`], or the first free place below.
+const IMAGE_HINT: u64 = 0x0000_7d00_0000_0000;
+
 /// Page protections for user mappings.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Protection {
@@ -47,27 +73,71 @@ pub struct Protection {
     pub executable: bool,
 }
 
-/// What backs a region's pages.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Backing {
-    /// Mapped when the region was made (the ELF image, stacks): a fault
-    /// there is never resolved.
+/// What backs a region's pages (see the module docs).
+#[derive(Clone)]
+pub enum Source {
     Eager,
-    /// Frames the space does not own (a ring's, which outlive the
-    /// mapping): unmapped with the space, never freed by it.
-    Borrowed,
-    /// `MMAP` anonymous memory: zeroed frames mapped on first touch.
+    Physical,
     Anonymous,
+    Object(Arc<MemObject>),
 }
 
-/// What a user page fault found.
+/// A region's backing: its source, and its copy-on-write marks.
+#[derive(Clone)]
+pub struct Backing {
+    pub source: Source,
+    /// Pages, by index in the object ([`Region::offset_of`] / 4 KiB),
+    /// mapped read-only because another space or the object shares their
+    /// frame: the first write copies.  `None` until the region first has
+    /// such a page.  A region split in two shares the set: the halves'
+    /// indices never overlap.
+    cow: Option<Arc<Mutex<PageSet>>>,
+}
+
+impl Backing {
+    fn new(source: Source) -> Self {
+        Self { source, cow: None }
+    }
+
+    fn is_physical(&self) -> bool {
+        matches!(self.source, Source::Physical)
+    }
+
+    fn is_cow(&self, index: u64) -> bool {
+        self.cow
+            .as_ref()
+            .is_some_and(|set| set.lock().contains(index))
+    }
+
+    fn cow_set(&mut self) -> Arc<Mutex<PageSet>> {
+        self.cow
+            .get_or_insert_with(|| Arc::new(Mutex::new(PageSet::new())))
+            .clone()
+    }
+}
+
+/// Why a fault was not resolved.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum FaultKind {
-    /// A page of an anonymous region not mapped yet: map a zeroed frame.
-    DemandZero,
-    /// No region, or one whose protection forbids the access: the process
-    /// is killed.
+pub enum FaultError {
+    /// No region, a kernel-only one, or one whose protection forbids the
+    /// access (or a file page past the end): the process is killed, and a
+    /// kernel access on its behalf gets `EFAULT`.
     Violation,
+    /// A frame is needed: allocate one and try again.
+    NeedFrame,
+    /// A page table could not be had.
+    OutOfMemory,
+}
+
+/// What resolving a fault changed that other CPUs may have cached.
+#[derive(Debug, Default)]
+pub struct Resolved {
+    /// Entries that now map another frame: shoot them down before the
+    /// faulting access goes on, and before `stale` is released.
+    pub gather: Gather,
+    /// The frame a copy-on-write copy replaced: one owner to drop after the
+    /// shootdown.
+    pub stale: Option<PhysAddr>,
 }
 
 /// The access a page fault's error code describes.
@@ -85,6 +155,16 @@ impl Access {
             present: code & 1 != 0,
             write: code & 2 != 0,
             fetch: code & 16 != 0,
+        }
+    }
+
+    fn allowed_by(self, protection: region::Protection) -> bool {
+        if self.fetch {
+            protection.executable
+        } else if self.write {
+            protection.writable
+        } else {
+            protection.readable
         }
     }
 }
@@ -170,7 +250,7 @@ impl Space {
         flags: RegionFlags,
     ) -> Result<(), Errno> {
         let end = Self::check_range(start, len)?;
-        self.kernel_region(start, end, protection, flags, Backing::Eager)
+        self.kernel_region(start, end, protection, flags, Source::Eager)
     }
 
     fn check_range(start: u64, len: u64) -> Result<u64, Errno> {
@@ -208,7 +288,7 @@ impl Space {
         end: u64,
         protection: Protection,
         flags: RegionFlags,
-        backing: Backing,
+        source: Source,
     ) -> Result<(), Errno> {
         let protection = region::Protection {
             readable: true,
@@ -220,29 +300,67 @@ impl Space {
             range,
             protection,
             flags | RegionFlags::USER_ACCESSIBLE,
-            backing,
+            Backing::new(source),
             0,
         )?;
         self.regions.insert(region).map_err(|_| Errno::EEXIST)
     }
 
-    /// `MMAP` of anonymous memory: records the region (pages come on first
-    /// touch) at `fixed` exactly, or at a free place (`hint` first).
-    /// Returns the address, and what a fixed mapping displaced: frames to
-    /// free after the shootdown of the invalidations.
-    pub fn map_anonymous(
+    /// Keeps the program's ELF file (`image`, initfs bytes) in a
+    /// kernel-only region: user code cannot touch it (any access is a
+    /// violation), `VM_QUERY` shows it, and crash reports read its symbols.
+    /// Returns where it lies.
+    pub fn keep_image(&mut self, image: &'static [u8]) -> Result<u64, Errno> {
+        let len = (image.len() as u64).max(1).next_multiple_of(PAGE_SIZE);
+        let start = self.regions.find_free(len, IMAGE_HINT, MMAP_AREA)?;
+        let range = PageRange::new(start, start + len)?;
+        let protection = region::Protection {
+            readable: true,
+            ..region::Protection::default()
+        };
+        let source = Source::Object(object::for_file(image));
+        let region = Region::new(
+            range,
+            protection,
+            RegionFlags::empty(),
+            Backing::new(source),
+            0,
+        )?;
+        self.regions.insert(region)?;
+        Ok(start)
+    }
+
+    /// The ELF file kept by [`Space::keep_image`].
+    pub fn image(&self) -> Option<&'static [u8]> {
+        self.regions.iter().find_map(|region| {
+            let kept = !region.flags().contains(RegionFlags::USER_ACCESSIBLE);
+            match &region.object().source {
+                Source::Object(object) if kept => object.file_bytes(),
+                _ => None,
+            }
+        })
+    }
+
+    /// `MMAP`: records a region of `source` from byte `offset` on (pages
+    /// come on first touch) at `fixed` exactly, or at a free place (`hint`
+    /// first).  Returns the address, and what a fixed mapping displaced:
+    /// frames to release after the shootdown of the invalidations.
+    pub fn map_user(
         &mut self,
         placement: Placement,
         len: u64,
         protection: region::Protection,
         flags: RegionFlags,
+        source: Source,
+        offset: u64,
     ) -> Result<(u64, Vec<PhysAddr>, Gather), Errno> {
         let len = region::mmap_len(len)?;
         let flags = flags | RegionFlags::MMAPPED | RegionFlags::USER_ACCESSIBLE;
+        let backing = Backing::new(source);
         match placement {
             Placement::Fixed(addr) => {
                 let range = PageRange::for_mmap_fixed(addr, len)?;
-                let region = Region::new(range, protection, flags, Backing::Anonymous, 0)?;
+                let region = Region::new(range, protection, flags, backing, offset)?;
                 let displaced = self.regions.replace(region)?;
                 let (frames, gather) = self.unhook_regions(displaced);
                 Ok((addr, frames, gather))
@@ -250,7 +368,7 @@ impl Space {
             Placement::Anywhere { hint } => {
                 let start = self.regions.find_free(len, hint, MMAP_AREA)?;
                 let range = PageRange::new(start, start + len)?;
-                let region = Region::new(range, protection, flags, Backing::Anonymous, 0)?;
+                let region = Region::new(range, protection, flags, backing, offset)?;
                 self.regions.insert(region)?;
                 Ok((start, Vec::new(), Gather::default()))
             }
@@ -258,21 +376,20 @@ impl Space {
     }
 
     /// `MUNMAP`: removes what `MMAP` mapped in `range` (refused, changing
-    /// nothing, over anything else).  Returns the frames to free after the
-    /// shootdown of the invalidations.
+    /// nothing, over anything else).  Returns the frames to release after
+    /// the shootdown of the invalidations.
     pub fn unmap_user(&mut self, addr: u64, len: u64) -> Result<(Vec<PhysAddr>, Gather), Errno> {
         let range = PageRange::for_munmap(addr, len)?;
         let removed = self.regions.unmap(range)?;
         Ok(self.unhook_regions(removed))
     }
 
-    /// [`Space::unhook`] of each of `regions`, just taken out of the tree.
+    /// Unmaps the pages of `regions`, just taken out of the tree.
     fn unhook_regions(&mut self, regions: Vec<Region<Backing>>) -> (Vec<PhysAddr>, Gather) {
         let (mut frames, mut gather) = (Vec::new(), Gather::default());
         for old in regions {
-            let (old_frames, old_gather) = self.unhook(old.start(), old.len_bytes());
-            frames.extend(old_frames);
-            gather.absorb(old_gather);
+            let owned = !old.object().is_physical();
+            self.unhook_pages(old.start(), old.end(), owned, &mut frames, &mut gather);
         }
         (frames, gather)
     }
@@ -283,7 +400,10 @@ impl Space {
     /// keeps a page present but takes its user bit away: any user access
     /// faults (and is a violation), the kernel's own accesses go through
     /// the direct map, and the frame stays the space's, so a later
-    /// `MPROTECT` gives the data back.
+    /// `MPROTECT` gives the data back.  A page still shared copy-on-write
+    /// stays read-only whatever the protection: its first write copies it.
+    /// A shared mapping of a file cannot become writable (`EACCES`): initfs
+    /// files are read-only.
     pub fn protect_user(
         &mut self,
         addr: u64,
@@ -291,18 +411,25 @@ impl Space {
         protection: region::Protection,
     ) -> Result<Gather, Errno> {
         let range = PageRange::for_mprotect(addr, len)?;
+        if protection.writable && self.regions.overlapping(range).any(is_shared_file) {
+            return Err(Errno::EACCES);
+        }
         let mut gather = Gather::default();
-        let flags = if protection == region::Protection::default() {
-            Flags::PRESENT | nx_flag()
-        } else {
-            page_flags(protection.writable, protection.executable)
-        };
+        let flags = leaf_flags(protection);
         for (start, end) in self.regions.protect(range, protection)? {
+            let region = self.regions.find(start).expect("just protected");
+            let (region_start, offset) = (region.start(), region.offset());
+            let cow = region.object().cow.clone();
             for page_start in (start..end).step_by(PAGE_SIZE as usize) {
+                let index = (offset + page_start - region_start) / PAGE_SIZE;
+                let mut page_flags = flags;
+                if cow.as_ref().is_some_and(|set| set.lock().contains(index)) {
+                    page_flags.remove(Flags::WRITABLE);
+                }
                 let page = Page::<Size4KiB>::containing_address(VirtAddr::new(page_start));
                 // SAFETY: only the flags of a page this space mapped change;
                 // the frame stays where it is.
-                if let Ok(flush) = unsafe { self.mapper().update_flags(page, flags) } {
+                if let Ok(flush) = unsafe { self.mapper().update_flags(page, page_flags) } {
                     flush.ignore();
                     gather.page(page_start);
                 }
@@ -323,82 +450,216 @@ impl Space {
             .then(|| (region.start(), region.end()))
     }
 
-    /// The regions as `VM_QUERY` records, in address order.
-    pub fn query(&self) -> impl Iterator<Item = abi::file::VmRegion> + '_ {
-        self.regions.iter().map(|region| {
-            let protection = region.protection();
-            let flags = region.flags();
-            let bit = |flag: RegionFlags, value: u32| if flags.contains(flag) { value } else { 0 };
-            abi::file::VmRegion {
-                start: region.start(),
-                end: region.end(),
-                prot: abi::ProtFlags::from(protection).bits(),
-                flags: bit(RegionFlags::USER_ACCESSIBLE, abi::file::VM_USER_ACCESSIBLE)
-                    | bit(RegionFlags::STACK, abi::file::VM_STACK)
-                    | bit(RegionFlags::MMAPPED, abi::file::VM_MMAPPED)
-                    | bit(RegionFlags::SHARED, abi::file::VM_SHARED)
-                    | bit(RegionFlags::COW, abi::file::VM_COW),
-                offset: region.offset(),
+    /// The regions as `VM_QUERY` records, in address order, with their page
+    /// counts (one walk of the page tables).
+    pub fn query(&self) -> Vec<abi::file::VmRegion> {
+        let mut records: Vec<abi::file::VmRegion> = self
+            .regions
+            .iter()
+            .map(|region| {
+                let protection = region.protection();
+                let flags = region.flags();
+                let bit =
+                    |flag: RegionFlags, value: u32| if flags.contains(flag) { value } else { 0 };
+                let backing = region.object();
+                let kind = match &backing.source {
+                    Source::Object(object) if object.is_file() => abi::file::VM_FILE,
+                    Source::Physical => abi::file::VM_PHYSICAL,
+                    _ => 0,
+                };
+                let first = region.offset() / PAGE_SIZE;
+                let cow_pages = backing.cow.as_ref().map_or(0, |set| {
+                    set.lock()
+                        .count_in(first..first + region.len_bytes() / PAGE_SIZE)
+                });
+                abi::file::VmRegion {
+                    start: region.start(),
+                    end: region.end(),
+                    prot: abi::ProtFlags::from(protection).bits(),
+                    flags: bit(RegionFlags::USER_ACCESSIBLE, abi::file::VM_USER_ACCESSIBLE)
+                        | bit(RegionFlags::STACK, abi::file::VM_STACK)
+                        | bit(RegionFlags::MMAPPED, abi::file::VM_MMAPPED)
+                        | bit(RegionFlags::SHARED, abi::file::VM_SHARED)
+                        | if cow_pages > 0 { abi::file::VM_COW } else { 0 }
+                        | kind,
+                    offset: region.offset(),
+                    cow_pages,
+                    ..abi::file::VmRegion::default()
+                }
+            })
+            .collect();
+        let mut at = 0;
+        walk_user_half(self.pml4, &mut |frame, level, virt, _| {
+            if level != 0 {
+                return;
             }
-        })
+            while at < records.len() && records[at].end <= virt {
+                at += 1;
+            }
+            let Some(record) = records.get_mut(at).filter(|record| record.start <= virt) else {
+                return;
+            };
+            record.resident_pages += 1;
+            if frames::pin_count(frame) > 0 {
+                record.pinned_pages += 1;
+            }
+            let private = record.flags & (abi::file::VM_SHARED | abi::file::VM_PHYSICAL) == 0;
+            if private && frames::owners(frame) == 1 {
+                record.private_dirty_pages += 1;
+            }
+        });
+        records
     }
 
-    /// What a user page fault at `addr` with `access` means.
-    pub fn classify_fault(&self, addr: u64, access: Access) -> FaultKind {
-        let Some(region) = self.regions.find(addr) else {
-            return FaultKind::Violation;
-        };
+    /// Bytes of private memory only this space maps (pages it wrote, or
+    /// zeroed for it, and shares with nobody): `MEM_STATS`'s dirty-private
+    /// total.
+    pub fn private_dirty_pages(&self) -> u64 {
+        self.query()
+            .iter()
+            .map(|record| record.private_dirty_pages)
+            .sum()
+    }
+
+    /// Resolves a fault at `addr` for `access`, the user's own or the
+    /// kernel's on its behalf (an op's buffer): maps a zeroed page, an
+    /// object's page, or a copy of a copy-on-write page.  A frame it needs
+    /// comes from `spare` (not zeroed; taken only when used): with none,
+    /// `NeedFrame` says to allocate one and call again.  An access the
+    /// entry already allows (another CPU resolved it first) is resolved
+    /// with nothing to do.
+    pub fn resolve_fault(
+        &mut self,
+        addr: u64,
+        access: Access,
+        spare: &mut Option<PhysAddr>,
+    ) -> Result<Resolved, FaultError> {
+        let page = addr & !(PAGE_SIZE - 1);
+        let region = self.regions.find(page).ok_or(FaultError::Violation)?;
         let protection = region.protection();
-        let allowed = if access.fetch {
-            protection.executable
-        } else if access.write {
-            protection.writable
-        } else {
-            protection.readable
-        };
-        if allowed && !access.present && *region.object() == Backing::Anonymous {
-            FaultKind::DemandZero
-        } else {
-            FaultKind::Violation
+        if !region.flags().contains(RegionFlags::USER_ACCESSIBLE) || !access.allowed_by(protection)
+        {
+            return Err(FaultError::Violation);
         }
+        let index = region.offset_of(page) / PAGE_SIZE;
+        let shared = region.flags().contains(RegionFlags::SHARED);
+        let flags = leaf_flags(protection);
+        let backing = region.object().clone();
+        let Some((frame, entry)) = self.translate(page) else {
+            return match &backing.source {
+                Source::Eager | Source::Physical => Err(FaultError::Violation),
+                Source::Anonymous => {
+                    let frame = spare.take().ok_or(FaultError::NeedFrame)?;
+                    zero_frame(frame);
+                    if let Some(set) = &backing.cow {
+                        set.lock().remove(index);
+                    }
+                    self.map_new(page, frame, flags)?;
+                    Ok(Resolved::default())
+                }
+                Source::Object(object) => {
+                    let frame = object.page(index, spare).map_err(|error| match error {
+                        PageError::NeedFrame => FaultError::NeedFrame,
+                        PageError::PastEnd => FaultError::Violation,
+                    })?;
+                    if shared {
+                        self.map_new(page, frame, flags)?;
+                    } else {
+                        // The object's page, read-only: a write copies it.
+                        self.map_new(page, frame, flags - Flags::WRITABLE)?;
+                        let set = self.backing_mut(page).cow_set();
+                        set.lock().insert(index);
+                    }
+                    Ok(Resolved::default())
+                }
+            };
+        };
+        if access.write && !entry.contains(Flags::WRITABLE) {
+            // The region allows the write: a copy-on-write page.
+            if !backing.is_cow(index) {
+                return Err(FaultError::Violation);
+            }
+            let private_now = frames::owners(frame) == 1;
+            if !private_now && spare.is_none() {
+                return Err(FaultError::NeedFrame);
+            }
+            if let Some(set) = &backing.cow {
+                set.lock().remove(index);
+            }
+            if private_now {
+                // The last owner writes in place.  Other CPUs' read-only
+                // entries fault and find it writable: no shootdown.
+                self.set_flags(page, flags);
+                return Ok(Resolved::default());
+            }
+            let copy = spare.take().expect("checked above");
+            copy_frame(frame, copy);
+            self.replace_frame(page, copy, flags);
+            let mut gather = Gather::default();
+            gather.page(page);
+            return Ok(Resolved {
+                gather,
+                stale: Some(frame),
+            });
+        }
+        let fetch_ok = !access.fetch || !entry.contains(Flags::NO_EXECUTE);
+        if entry.contains(Flags::USER_ACCESSIBLE) && fetch_ok {
+            Ok(Resolved::default())
+        } else {
+            Err(FaultError::Violation)
+        }
+    }
+
+    /// The backing of the region holding `addr`, which exists.
+    fn backing_mut(&mut self, addr: u64) -> &mut Backing {
+        self.regions
+            .find_mut(addr)
+            .expect("a region the caller found")
+            .object_mut()
     }
 
     /// Faults in the page at `page` for a kernel access on the user's
-    /// behalf (an op's buffer): a demand-zero page of a region that allows
-    /// the access gets a zeroed frame now.  Returns its translation;
-    /// `EFAULT` where the user's own access would fault fatally, `ENOMEM`
-    /// without a frame.
-    pub fn populate(&mut self, page: u64, write: bool) -> Result<(PhysAddr, Flags), Errno> {
+    /// behalf (an op's buffer), as the user's own access would: a zeroed
+    /// page, an object's page, a copy of a copy-on-write page.  Returns
+    /// its translation; `EFAULT` where the user's own access would fault
+    /// fatally, `ENOMEM` without a frame.  A copy replacing a frame other
+    /// CPUs may have cached starts a shootdown; the replaced frame is
+    /// released once it completes.
+    pub fn fault_for_kernel(&mut self, page: u64, write: bool) -> Result<(PhysAddr, Flags), Errno> {
         let access = Access {
-            present: false,
+            present: self.translate(page).is_some(),
             write,
             fetch: false,
         };
-        if self.classify_fault(page, access) != FaultKind::DemandZero {
-            return Err(Errno::EFAULT);
-        }
-        let frame = frames::alloc_zeroed(0).ok_or(Errno::ENOMEM)?;
-        if !self.map_demand_zero(page, frame) {
+        let mut spare = None;
+        let resolved = loop {
+            match self.resolve_fault(page, access, &mut spare) {
+                Ok(resolved) => break Ok(resolved),
+                Err(FaultError::NeedFrame) => match frames::alloc(0) {
+                    Some(frame) => spare = Some(frame),
+                    None => break Err(Errno::ENOMEM),
+                },
+                Err(FaultError::Violation) => break Err(Errno::EFAULT),
+                Err(FaultError::OutOfMemory) => break Err(Errno::ENOMEM),
+            }
+        };
+        if let Some(frame) = spare {
             frames::free(frame, 0);
         }
+        let resolved = resolved?;
+        super::shootdown::settle(self.pml4.as_u64(), resolved.gather, resolved.stale);
         self.translate(page).ok_or(Errno::EFAULT)
     }
 
-    /// Maps `frame` (zeroed) at the page of `addr` if its region still
-    /// wants a demand-zero page there and none is mapped yet.  `false`
-    /// (the caller frees the frame) when another fault or an unmap got
-    /// there first.
-    pub fn map_demand_zero(&mut self, addr: u64, frame: PhysAddr) -> bool {
-        let page_start = addr & !(PAGE_SIZE - 1);
-        let Some(region) = self.regions.find(page_start) else {
-            return false;
-        };
-        if *region.object() != Backing::Anonymous || self.translate(page_start).is_some() {
-            return false;
-        }
-        let protection = region.protection();
-        let flags = page_flags(protection.writable, protection.executable);
-        self.map_fresh(page_start, frame, flags).is_ok()
+    /// Maps `frame` (one owner, the caller's, which the entry takes) at the
+    /// page `virt`, which nothing maps.  A page that was not present was
+    /// never cached in a TLB: no flush is needed.  On failure the frame's
+    /// owner is dropped.
+    fn map_new(&mut self, virt: u64, frame: PhysAddr, flags: Flags) -> Result<(), FaultError> {
+        self.map_fresh(virt, frame, flags).map_err(|_| {
+            frames::release(frame);
+            FaultError::OutOfMemory
+        })
     }
 
     /// Maps `frame`, which nothing else maps, at the page `virt` of the
@@ -411,17 +672,39 @@ impl Space {
         flags: Flags,
     ) -> Result<(), MapToError<Size4KiB>> {
         let page = Page::<Size4KiB>::containing_address(VirtAddr::new(virt));
-        // SAFETY: the frame is the caller's fresh one and the page lies in
-        // the user half, which this space owns.
+        // SAFETY: the frame is the caller's and the page lies in the user
+        // half, which this space owns.
         let mapped = unsafe {
-            self.mapper().map_to(
+            self.mapper().map_to_with_table_flags(
                 page,
                 PhysFrame::containing_address(frame),
                 flags,
+                Flags::PRESENT | Flags::WRITABLE | Flags::USER_ACCESSIBLE,
                 &mut PageTableFrames,
             )
         };
         mapped.map(|flush| flush.ignore())
+    }
+
+    /// Gives the mapped page `virt` the entry flags `flags` (no flush: the
+    /// caller knows whether one is needed).
+    fn set_flags(&mut self, virt: u64, flags: Flags) {
+        let page = Page::<Size4KiB>::containing_address(VirtAddr::new(virt));
+        // SAFETY: only the flags of a page this space mapped change.
+        if let Ok(flush) = unsafe { self.mapper().update_flags(page, flags) } {
+            flush.ignore();
+        }
+    }
+
+    /// Points the mapped page `virt` at `frame` (whose owner the entry
+    /// takes) with `flags`; the caller shoots the old entry down.
+    fn replace_frame(&mut self, virt: u64, frame: PhysAddr, flags: Flags) {
+        let page = Page::<Size4KiB>::containing_address(VirtAddr::new(virt));
+        if let Ok((_, flush)) = self.mapper().unmap(page) {
+            flush.ignore();
+        }
+        self.map_fresh(virt, frame, flags)
+            .expect("the page's table exists: it was mapped");
     }
 
     fn map_one(&mut self, virt: u64, flags: Flags) -> Result<(), Errno> {
@@ -436,6 +719,96 @@ impl Space {
                 })
             }
         }
+    }
+
+    /// A copy-on-write image of this space for a child: every region but
+    /// the physical ones (the ring: the child gets its own), private pages
+    /// shared read-only and marked in both spaces, shared regions' pages
+    /// shared as they are.  Returns the child (or why it could not be
+    /// made) and, either way, the entries of this space made read-only,
+    /// for the shootdown: a failure midway leaves pages marked, which is
+    /// harmless (the last owner's write takes a page back in place).
+    pub fn clone_cow(&mut self) -> (Result<Space, Errno>, Gather) {
+        let mut gather = Gather::default();
+        let mut child = match Space::new() {
+            Ok(child) => child,
+            Err(errno) => return (Err(errno), gather),
+        };
+        for region in self.regions.iter() {
+            if region.object().is_physical() {
+                continue;
+            }
+            let backing = Backing::new(region.object().source.clone());
+            let copy = Region::new(
+                region.range(),
+                region.protection(),
+                region.flags(),
+                backing,
+                region.offset(),
+            )
+            .expect("a copy of a valid region");
+            if let Err(errno) = child.regions.insert(copy) {
+                return (Err(errno), gather);
+            }
+        }
+        let mut leaves = Vec::new();
+        walk_user_half(self.pml4, &mut |frame, level, virt, flags| {
+            if level == 0 {
+                leaves.push((virt, frame, flags));
+            }
+        });
+        for (virt, frame, flags) in leaves {
+            if let Err(errno) = self.clone_page(&mut child, virt, frame, flags, &mut gather) {
+                return (Err(errno), gather);
+            }
+        }
+        (Ok(child), gather)
+    }
+
+    /// [`Space::clone_cow`] of the page `virt`, mapped to `frame` with
+    /// `flags`.
+    fn clone_page(
+        &mut self,
+        child: &mut Space,
+        virt: u64,
+        frame: PhysAddr,
+        flags: Flags,
+        gather: &mut Gather,
+    ) -> Result<(), Errno> {
+        let region = self
+            .regions
+            .find(virt)
+            .expect("every mapped page has a region");
+        if region.object().is_physical() {
+            return Ok(());
+        }
+        if region.flags().contains(RegionFlags::SHARED) {
+            frames::share(frame);
+            return child.map_new(virt, frame, flags).map_err(|_| Errno::ENOMEM);
+        }
+        let index = region.offset_of(virt) / PAGE_SIZE;
+        if frames::pin_count(frame) > 0 {
+            // An op uses the page (a READ into it): the child gets a
+            // private copy now, so the op's data lands in this space's
+            // page only.
+            let copy = frames::alloc(0).ok_or(Errno::ENOMEM)?;
+            copy_frame(frame, copy);
+            let copy_flags = leaf_flags(region.protection());
+            return child
+                .map_new(virt, copy, copy_flags)
+                .map_err(|_| Errno::ENOMEM);
+        }
+        frames::share(frame);
+        child
+            .map_new(virt, frame, flags - Flags::WRITABLE)
+            .map_err(|_| Errno::ENOMEM)?;
+        child.backing_mut(virt).cow_set().lock().insert(index);
+        self.backing_mut(virt).cow_set().lock().insert(index);
+        if flags.contains(Flags::WRITABLE) {
+            self.set_flags(virt, flags - Flags::WRITABLE);
+            gather.page(virt);
+        }
+        Ok(())
     }
 
     /// Maps `pages` physically contiguous frames starting at `frames`,
@@ -458,74 +831,82 @@ impl Space {
             end,
             protection,
             RegionFlags::empty(),
-            Backing::Borrowed,
+            Source::Physical,
         )?;
         for page in 0..pages {
-            let virt =
-                Page::<Size4KiB>::containing_address(VirtAddr::new(start + page * PAGE_SIZE));
-            let frame = PhysFrame::containing_address(frames + page * PAGE_SIZE);
-            // SAFETY: the frames are the caller's and outlive the mapping
-            // (recorded as borrowed, so the space never frees them).
-            let mapped = unsafe {
-                self.mapper()
-                    .map_to(virt, frame, flags, &mut PageTableFrames)
-            };
-            match mapped {
-                Ok(flush) => flush.ignore(),
-                Err(error) => {
-                    for done in 0..page {
-                        let virt = Page::<Size4KiB>::containing_address(VirtAddr::new(
-                            start + done * PAGE_SIZE,
-                        ));
-                        if let Ok((_, flush)) = self.mapper().unmap(virt) {
-                            flush.ignore();
-                        }
-                    }
-                    self.regions.remove(PageRange::new(start, end)?);
-                    return Err(match error {
-                        MapToError::FrameAllocationFailed => Errno::ENOMEM,
-                        _ => Errno::EEXIST,
-                    });
-                }
+            let virt = start + page * PAGE_SIZE;
+            let frame = frames + page * PAGE_SIZE;
+            // The frames are the caller's and outlive the mapping
+            // (recorded as physical, so the space never frees them).
+            if let Err(error) = self.map_fresh(virt, frame, flags) {
+                let (mut owned, mut gather) = (Vec::new(), Gather::default());
+                self.unhook_pages(start, virt, false, &mut owned, &mut gather);
+                self.regions.remove(PageRange::new(start, end)?);
+                return Err(match error {
+                    MapToError::FrameAllocationFailed => Errno::ENOMEM,
+                    _ => Errno::EEXIST,
+                });
             }
         }
         Ok(())
     }
 
-    fn is_borrowed(&self, virt: u64) -> bool {
+    fn is_physical(&self, virt: u64) -> bool {
         self.regions
             .find(virt)
-            .is_some_and(|region| *region.object() == Backing::Borrowed)
+            .is_some_and(|region| region.object().is_physical())
     }
 
-    /// Unmaps and frees the pages of `[start, start + len)` that are
+    /// Unmaps and releases the pages of `[start, start + len)` that are
     /// mapped.  Only for a space no CPU has loaded: a live one goes through
     /// [`Space::unhook`] and a shootdown.
     pub fn unmap(&mut self, start: u64, len: u64) {
-        let (frames_to_free, _) = self.unhook(start, len);
-        for frame in frames_to_free {
-            frames::free(frame, 0);
+        let (frames_to_release, _) = self.unhook(start, len);
+        for frame in frames_to_release {
+            frames::release(frame);
         }
     }
 
-    /// Removes the mappings of `[start, start + len)` without freeing
-    /// anything: returns the frames the space owned there (free them after
-    /// the shootdown) and the invalidations to make.
+    /// Removes the mappings of `[start, start + len)` without releasing
+    /// anything: returns the frames the space owned there (release them
+    /// after the shootdown) and the invalidations to make.
     pub fn unhook(&mut self, start: u64, len: u64) -> (Vec<PhysAddr>, Gather) {
-        let mut owned = Vec::new();
-        let mut gather = Gather::default();
-        for page_start in (start..start.saturating_add(len)).step_by(PAGE_SIZE as usize) {
-            let page = Page::<Size4KiB>::containing_address(VirtAddr::new(page_start));
-            let borrowed = self.is_borrowed(page_start);
-            if let Ok((frame, flush)) = self.mapper().unmap(page) {
+        let (mut owned, mut gather) = (Vec::new(), Gather::default());
+        let owning = !self.is_physical(start);
+        self.unhook_pages(
+            start,
+            start.saturating_add(len),
+            owning,
+            &mut owned,
+            &mut gather,
+        );
+        (owned, gather)
+    }
+
+    /// Unmaps the pages of `[start, end)` that are mapped, gathering their
+    /// invalidations and, if `owning`, their frames.
+    fn unhook_pages(
+        &mut self,
+        start: u64,
+        end: u64,
+        owning: bool,
+        owned: &mut Vec<PhysAddr>,
+        gather: &mut Gather,
+    ) {
+        let mut mapped = Vec::new();
+        walk_range(self.pml4, start, end, &mut |frame, virt| {
+            mapped.push((virt, frame))
+        });
+        for (virt, frame) in mapped {
+            let page = Page::<Size4KiB>::containing_address(VirtAddr::new(virt));
+            if let Ok((_, flush)) = self.mapper().unmap(page) {
                 flush.ignore();
-                gather.page(page_start);
-                if !borrowed {
-                    owned.push(frame.start_address());
+                gather.page(virt);
+                if owning {
+                    owned.push(frame);
                 }
             }
         }
-        (owned, gather)
     }
 
     /// Copies `bytes` into the space at `virt` (through the direct map; the
@@ -578,7 +959,7 @@ impl Space {
     /// Frames mapped in the user half.
     pub fn resident_pages(&self) -> usize {
         let mut count = 0;
-        walk_user_half(self.pml4, &mut |_, level, _| {
+        walk_user_half(self.pml4, &mut |_, level, _, _| {
             count += usize::from(level == 0)
         });
         count
@@ -587,7 +968,7 @@ impl Space {
     /// Page-table frames under the user half (the PML4 included).
     pub fn table_pages(&self) -> usize {
         let mut count = 1;
-        walk_user_half(self.pml4, &mut |_, level, _| {
+        walk_user_half(self.pml4, &mut |_, level, _, _| {
             count += usize::from(level > 0)
         });
         count
@@ -602,6 +983,12 @@ impl Space {
     }
 }
 
+/// Whether `region` maps an initfs file shared (never writable).
+fn is_shared_file(region: &Region<Backing>) -> bool {
+    let file = matches!(&region.object().source, Source::Object(object) if object.is_file());
+    file && region.flags().contains(RegionFlags::SHARED)
+}
+
 /// The page-table flags of a present user page.
 fn page_flags(writable: bool, executable: bool) -> Flags {
     let mut flags = Flags::PRESENT | Flags::USER_ACCESSIBLE;
@@ -614,6 +1001,16 @@ fn page_flags(writable: bool, executable: bool) -> Flags {
     flags
 }
 
+/// The entry flags of a page with `protection`: `PROT_NONE` is present
+/// without the user bit (the frame stays; any user access faults).
+fn leaf_flags(protection: region::Protection) -> Flags {
+    if protection == region::Protection::default() {
+        Flags::PRESENT | nx_flag()
+    } else {
+        page_flags(protection.writable, protection.executable)
+    }
+}
+
 /// `NO_EXECUTE` where the CPU has NX (the bit is reserved otherwise).
 fn nx_flag() -> Flags {
     if crate::arch::cpu::features().nx {
@@ -623,40 +1020,85 @@ fn nx_flag() -> Flags {
     }
 }
 
-/// Calls `visit(frame, level, virt)` for every frame under the user half:
-/// leaf frames at level 0 with the address they map, page tables at their
-/// level (1 = PT .. 3 = PDPT), children before their table.
-fn walk_user_half(pml4: PhysAddr, visit: &mut impl FnMut(PhysAddr, u8, u64)) {
-    fn walk(
-        table: PhysAddr,
-        level: u8,
-        base: u64,
-        entries: core::ops::Range<usize>,
-        visit: &mut impl FnMut(PhysAddr, u8, u64),
-    ) {
-        // SAFETY: page tables live in RAM, reachable through the direct map.
-        let table_ref = unsafe { &*phys_to_virt(table.as_u64()).as_ptr::<PageTable>() };
-        let span = 1u64 << (12 + 9 * (u32::from(level) - 1));
-        for (index, entry) in table_ref
-            .iter()
-            .enumerate()
-            .take(entries.end)
-            .skip(entries.start)
-        {
-            if !entry.flags().contains(Flags::PRESENT) {
-                continue;
-            }
-            let frame = entry.addr();
-            let virt = base + index as u64 * span;
-            if level == 1 {
-                visit(frame, 0, virt);
-            } else {
-                walk(frame, level - 1, virt, 0..512, visit);
-                visit(frame, level - 1, virt);
+fn zero_frame(frame: PhysAddr) {
+    // SAFETY: a frame the caller owns alone, through the direct map.
+    unsafe {
+        core::ptr::write_bytes(
+            phys_to_virt(frame.as_u64()).as_mut_ptr::<u8>(),
+            0,
+            PAGE_SIZE as usize,
+        )
+    };
+}
+
+/// Copies the page in `from` into `to`, a frame the caller owns alone.
+fn copy_frame(from: PhysAddr, to: PhysAddr) {
+    // SAFETY: both frames are RAM reachable through the direct map; `to`
+    // is the caller's own, so nothing else writes it, and they differ.
+    unsafe {
+        core::ptr::copy_nonoverlapping(
+            phys_to_virt(from.as_u64()).as_ptr::<u8>(),
+            phys_to_virt(to.as_u64()).as_mut_ptr::<u8>(),
+            PAGE_SIZE as usize,
+        )
+    };
+}
+
+/// Calls `visit(frame, level, virt, flags)` for every frame under the user
+/// half, in address order: leaf frames at level 0 with the address they
+/// map and their entry's flags, page tables at their level (1 = PT .. 3 =
+/// PDPT), children before their table.
+fn walk_user_half(pml4: PhysAddr, visit: &mut impl FnMut(PhysAddr, u8, u64, Flags)) {
+    walk_tables(pml4, 4, 0, 0, USER_END, &mut |frame, level, virt, flags| {
+        visit(frame, level, virt, flags)
+    });
+}
+
+/// Calls `visit(frame, virt)` for every page mapped in `[start, end)`, in
+/// address order, skipping the tables that are not there.
+fn walk_range(pml4: PhysAddr, start: u64, end: u64, visit: &mut impl FnMut(PhysAddr, u64)) {
+    walk_tables(pml4, 4, 0, start, end, &mut |frame, level, virt, _| {
+        if level == 0 {
+            visit(frame, virt);
+        }
+    });
+}
+
+/// The walk behind [`walk_user_half`] and [`walk_range`]: the entries of
+/// the table `table` at `level` (4 = PML4), which maps from `base` on,
+/// that overlap `[start, end)`.  Tables are visited only when the range
+/// covers them whole (so a partial walk never reports a table to free).
+fn walk_tables(
+    table: PhysAddr,
+    level: u8,
+    base: u64,
+    start: u64,
+    end: u64,
+    visit: &mut impl FnMut(PhysAddr, u8, u64, Flags),
+) {
+    // SAFETY: page tables live in RAM, reachable through the direct map.
+    let table_ref = unsafe { &*phys_to_virt(table.as_u64()).as_ptr::<PageTable>() };
+    let span = 1u64 << (12 + 9 * (u32::from(level) - 1));
+    let entries = if level == 4 { 256 } else { 512 };
+    let first = (start.saturating_sub(base) / span) as usize;
+    for (index, entry) in table_ref.iter().enumerate().take(entries).skip(first) {
+        let virt = base + index as u64 * span;
+        if virt >= end {
+            break;
+        }
+        if !entry.flags().contains(Flags::PRESENT) {
+            continue;
+        }
+        let frame = entry.addr();
+        if level == 1 {
+            visit(frame, 0, virt, entry.flags());
+        } else {
+            walk_tables(frame, level - 1, virt, start, end, visit);
+            if start <= virt && virt + span <= end {
+                visit(frame, level - 1, virt, entry.flags());
             }
         }
     }
-    walk(pml4, 4, 0, 0..256, visit);
 }
 
 impl Drop for Space {
@@ -667,9 +1109,11 @@ impl Drop for Space {
             self.pml4,
             "dropping the active address space"
         );
-        walk_user_half(self.pml4, &mut |frame, level, virt| {
-            if level > 0 || !self.is_borrowed(virt) {
+        walk_user_half(self.pml4, &mut |frame, level, virt, _| {
+            if level > 0 {
                 frames::free(frame, 0);
+            } else if !self.is_physical(virt) {
+                frames::release(frame);
             }
         });
         frames::free(self.pml4, 0);

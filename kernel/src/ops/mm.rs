@@ -1,13 +1,19 @@
-//! MMAP, MUNMAP and MPROTECT of anonymous memory (the region model: `mm::region`,
-//! `mm::space`).
+//! MMAP, MUNMAP, MPROTECT and VM_QUERY (the region model: `mm::region`,
+//! `mm::space`, `mm::object`).
 //!
-//! - MMAP: `fd` = -1 with `MAP_ANONYMOUS`, `addr` = a hint (or the exact
+//! - MMAP: `fd` = -1 with `MAP_ANONYMOUS`, or an initfs file handle with
+//!   `off` = the page-aligned file offset; `addr` = a hint (or the exact
 //!   address with `MAP_FIXED`), `len` = bytes, `op_flags` = `MapFlags`
 //!   (exactly one of `MAP_SHARED`/`MAP_PRIVATE`; `MAP_STACK` marks a stack
 //!   region), `ioprio` = `ProtFlags` (writable and executable at once is
 //!   `EACCES`), `addr3` = where the address is stored.  Pages arrive on
-//!   first touch, zeroed (a page fault is a completion event: the thread
-//!   parks and a fault future maps the page).  `res` is 0.
+//!   first touch (a page fault is a completion event: the thread parks and
+//!   a fault future maps the page): zeroed for anonymous memory, the file's
+//!   page for a file.  A private file mapping copies a page on its first
+//!   write; a shared one cannot be writable (`EACCES`: the initfs is
+//!   read-only).  `MAP_SHARED | MAP_ANONYMOUS` memory stays shared with a
+//!   `SPACE_CLONE` child.  A touch wholly past the file's end kills the
+//!   process, as `SIGBUS` does on Linux.  `res` is 0.
 //! - MUNMAP: `addr`/`len`; only what MMAP mapped (`EPERM` for the stack,
 //!   the ring or the program image); holes are fine.  Completes once every
 //!   CPU has dropped the old translations (a TLB shootdown) and every op
@@ -22,13 +28,15 @@
 //!
 //! - VM_QUERY: the caller's regions as `abi::file::VmRegion` records.
 //!
-//! File-backed mappings are not here yet: a file handle is `EOPNOTSUPP`.
 
 use super::{Context, OpFuture, Started};
+use crate::mm::PAGE_SIZE;
+use crate::mm::object::MemObject;
 use crate::mm::pin::{Access, PinnedBuffer};
 use crate::mm::region::{Protection, RegionFlags};
 use crate::mm::shootdown::{Gather, shootdown};
-use crate::mm::space::Placement;
+use crate::mm::space::{Placement, Source};
+use crate::proc::handles::Handle;
 use abi::file::VmRegion;
 use abi::{Errno, MapFlags, Sqe};
 use alloc::boxed::Box;
@@ -37,26 +45,44 @@ use x86_64::PhysAddr;
 
 pub fn mmap(sqe: &Sqe, context: &Context) -> Started {
     let result = (|| {
-        if sqe.off != 0 || sqe.buf_index != 0 || sqe.splice_fd_in != 0 {
+        if sqe.buf_index != 0 || sqe.splice_fd_in != 0 {
             return Err(Errno::EINVAL);
         }
         let flags = MapFlags::validate(sqe.op_flags)?;
-        if !flags.contains(MapFlags::ANONYMOUS) {
-            return Err(if sqe.fd >= 0 {
-                Errno::EOPNOTSUPP
-            } else {
-                Errno::EBADF
-            });
-        }
-        if sqe.fd != -1 {
-            return Err(Errno::EINVAL);
-        }
         let protection = Protection::from_user(u32::from(sqe.ioprio))?;
+        let shared = flags.contains(MapFlags::SHARED);
+        let source = if flags.contains(MapFlags::ANONYMOUS) {
+            if sqe.fd != -1 || sqe.off != 0 {
+                return Err(Errno::EINVAL);
+            }
+            if shared {
+                let bytes = crate::mm::region::mmap_len(u64::from(sqe.len))?;
+                Source::Object(MemObject::shared_anonymous(bytes))
+            } else {
+                Source::Anonymous
+            }
+        } else {
+            if !sqe.off.is_multiple_of(PAGE_SIZE) {
+                return Err(Errno::EINVAL);
+            }
+            let file = match context.process.handles.lock().get(sqe.fd)? {
+                Handle::File(file) => file,
+                _ => return Err(Errno::EACCES),
+            };
+            if file.entry.kind != crate::fs::EntryKind::File {
+                return Err(Errno::ENODEV);
+            }
+            // The initfs is read-only: a shared mapping cannot write it.
+            if shared && protection.writable {
+                return Err(Errno::EACCES);
+            }
+            Source::Object(crate::mm::object::for_file(file.entry.data))
+        };
         let mut region_flags = RegionFlags::empty();
         if flags.contains(MapFlags::STACK) {
             region_flags |= RegionFlags::STACK;
         }
-        if flags.contains(MapFlags::SHARED) {
+        if shared {
             region_flags |= RegionFlags::SHARED;
         }
         let placement = if flags.contains(MapFlags::FIXED) {
@@ -70,7 +96,14 @@ pub fn mmap(sqe: &Sqe, context: &Context) -> Started {
             .process
             .with_space_mut(|space| {
                 space
-                    .map_anonymous(placement, u64::from(sqe.len), protection, region_flags)
+                    .map_user(
+                        placement,
+                        u64::from(sqe.len),
+                        protection,
+                        region_flags,
+                        source,
+                        sqe.off,
+                    )
                     .map(|(addr, frames, gather)| (addr, frames, gather, space.pml4().as_u64()))
             })
             .ok_or(Errno::ESRCH)??;
@@ -131,6 +164,7 @@ pub fn vm_query(sqe: &Sqe, context: &Context) -> Started {
             .with_space(|space| {
                 space
                     .query()
+                    .into_iter()
                     .take(room)
                     .flat_map(VmRegion::to_bytes)
                     .collect()
@@ -186,7 +220,7 @@ fn finish(context: &Context, pml4: u64, frames: Vec<PhysAddr>, gather: Gather) -
         // An op still using a page (a READ into it) finishes first.
         crate::mm::frame::global::wait_unpinned(&frames).await;
         for frame in frames {
-            crate::mm::frame::global::free(frame, 0);
+            crate::mm::frame::global::release(frame);
         }
     });
     let future: OpFuture = Box::pin(async move {

@@ -292,7 +292,7 @@ impl Process {
         };
         crate::mm::shootdown::shootdown(pml4, gather).await;
         for frame in frames {
-            crate::mm::frame::global::free(frame, 0);
+            crate::mm::frame::global::release(frame);
         }
     }
 

@@ -64,6 +64,7 @@ pub fn spawn_child(
     let plan = elf::plan(file.data).map_err(|error| error.errno())?;
     let mut space = Space::new()?;
     space.load(file.data, &plan)?;
+    space.keep_image(file.data)?;
     space.map_zeroed_as(
         STACK_TOP - STACK_BYTES,
         STACK_BYTES,

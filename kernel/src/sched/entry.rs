@@ -11,7 +11,7 @@
 use super::thread::{self, Thread};
 use crate::arch::percpu;
 use crate::arch::user::{self, FxArea, Resume, UserRegisters};
-use crate::mm::space::{Access, FaultKind};
+use crate::mm::space::{Access, FaultError};
 use crate::proc::process::{ExitStatus, Fault};
 use crate::ring::enter::Outcome;
 use abi::{Errno, Syscall};
@@ -163,32 +163,63 @@ fn bad_stack(thread: Arc<Thread>) -> ! {
 /// The #PF vector.
 const PAGE_FAULT: u8 = 14;
 
-/// A page fault the process's regions allow: the thread leaves the CPU and
-/// a fault future maps a zeroed frame at `address`, then makes the thread
-/// runnable again (it retries the access).  When no frame can be had, the
-/// process is killed with an out-of-memory status and the kernel goes on.
-fn fault_in(thread: Arc<Thread>, address: u64) -> ! {
+/// A page fault the process's regions allow, which needs a frame: the
+/// thread leaves the CPU and a fault future resolves it (a zeroed page, an
+/// object's page, a copy-on-write copy, and the shootdown a copy needs),
+/// then makes the thread runnable again (it retries the access).  When no
+/// frame can be had, the process is killed with an out-of-memory status
+/// and the kernel goes on; a fault that became a violation meanwhile (the
+/// region was unmapped) kills it with the fault's status.
+fn fault_in(thread: Arc<Thread>, address: u64, access: Access, fault: Fault) -> ! {
     drop(thread::set_current(percpu::cpu_index(), None));
     let runtime = super::runtime().expect("user threads run under the executors");
     runtime
         .spawn(async move {
-            match crate::mm::frame::global::alloc_zeroed(0) {
-                Some(frame) => {
-                    let mapped = thread
-                        .process
-                        .with_space_mut(|space| space.map_demand_zero(address, frame));
-                    // Another thread's fault (or an unmap) got there first.
-                    if mapped != Some(true) {
-                        crate::mm::frame::global::free(frame, 0);
+            let process = thread.process.clone();
+            let mut spare = None;
+            let outcome = loop {
+                if spare.is_none() {
+                    spare = crate::mm::frame::global::alloc(0);
+                    if spare.is_none() {
+                        break Err(FaultError::OutOfMemory);
                     }
                 }
-                None => {
+                let step = process.with_space_mut(|space| {
+                    let resolved = space.resolve_fault(address, access, &mut spare);
+                    (resolved, space.pml4().as_u64())
+                });
+                match step {
+                    // The process ended meanwhile.
+                    None => break Ok(()),
+                    Some((Ok(resolved), pml4)) => {
+                        crate::mm::shootdown::begin(pml4, resolved.gather)
+                            .wait()
+                            .await;
+                        if let Some(stale) = resolved.stale {
+                            crate::mm::frame::global::release(stale);
+                        }
+                        break Ok(());
+                    }
+                    Some((Err(FaultError::NeedFrame), _)) => continue,
+                    Some((Err(error), _)) => break Err(error),
+                }
+            };
+            if let Some(frame) = spare {
+                crate::mm::frame::global::free(frame, 0);
+            }
+            match outcome {
+                Ok(()) => {}
+                Err(FaultError::Violation) => {
+                    report_fault(&thread, &fault);
+                    process.begin_exit(ExitStatus::Killed(fault));
+                }
+                Err(_) => {
                     crate::warn!(
                         "process {} ({}) killed: out of memory at {address:#x}",
-                        thread.process.pid,
-                        thread.process.name
+                        process.pid,
+                        process.name
                     );
-                    thread.process.begin_exit(ExitStatus::OutOfMemory);
+                    process.begin_exit(ExitStatus::OutOfMemory);
                 }
             }
             // It runs again, or (exiting) ends at once.
@@ -196,6 +227,19 @@ fn fault_in(thread: Arc<Thread>, address: u64) -> ! {
         })
         .detach();
     super::cpu_loop::restart()
+}
+
+/// Prints why `thread`'s process is being killed for `fault`.
+fn report_fault(thread: &Thread, fault: &Fault) {
+    let rip = thread.state.lock().regs.rip;
+    crate::warn!(
+        "process {} ({}) killed: {} at rip {rip:#x} (error code {:#x}, address {:#x})",
+        thread.process.pid,
+        thread.process.name,
+        fault.name(),
+        fault.error_code,
+        fault.address
+    );
 }
 
 /// Saves a trapped thread's full state (called on the IST stack).
@@ -224,30 +268,43 @@ pub fn trap(cause: TrapCause) -> ! {
     if !stack_ok {
         bad_stack(thread)
     }
-    if cause.vector == PAGE_FAULT {
-        let access = Access::from_error_code(cause.error_code);
-        let kind = thread
-            .process
-            .with_space(|space| space.classify_fault(cause.fault_address, access));
-        if kind == Some(FaultKind::DemandZero) {
-            fault_in(thread, cause.fault_address)
-        }
-    }
     if cause.vector < 32 {
         let fault = Fault {
             vector: cause.vector,
             error_code: cause.error_code,
             address: cause.fault_address,
         };
-        let rip = thread.state.lock().regs.rip;
-        crate::warn!(
-            "process {} ({}) killed: {} at rip {rip:#x} (error code {:#x}, address {:#x})",
-            thread.process.pid,
-            thread.process.name,
-            fault.name(),
-            cause.error_code,
-            cause.fault_address
-        );
+        if cause.vector == PAGE_FAULT {
+            // Resolved here when no frame is needed (a spurious fault, the
+            // last owner of a copy-on-write page, an object page already
+            // read in); the future otherwise.
+            let access = Access::from_error_code(cause.error_code);
+            let resolved = thread.process.with_space_mut(|space| {
+                space.resolve_fault(cause.fault_address, access, &mut None)
+            });
+            match resolved {
+                Some(Ok(_)) => {
+                    let cpu = percpu::cpu_index();
+                    drop(thread::set_current(cpu, None));
+                    thread::make_runnable_on(thread, cpu);
+                    super::cpu_loop::restart()
+                }
+                Some(Err(FaultError::NeedFrame)) => {
+                    fault_in(thread, cause.fault_address, access, fault)
+                }
+                Some(Err(FaultError::OutOfMemory)) => {
+                    crate::warn!(
+                        "process {} ({}) killed: out of memory at {:#x}",
+                        thread.process.pid,
+                        thread.process.name,
+                        cause.fault_address
+                    );
+                    end_process(thread, ExitStatus::OutOfMemory)
+                }
+                Some(Err(FaultError::Violation)) | None => {}
+            }
+        }
+        report_fault(&thread, &fault);
         end_process(thread, ExitStatus::Killed(fault))
     }
     // An interrupt preempted the thread: it goes to the back of this CPU's

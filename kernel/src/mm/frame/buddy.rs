@@ -46,6 +46,9 @@ pub enum FreeError {
     /// The order is above [`MAX_ORDER`] or not the one the block was
     /// allocated with.
     WrongOrder,
+    /// The frame still has other owners (it is shared): they must drop it
+    /// first (`global::release` does that).
+    Shared,
 }
 
 /// A buddy allocator over the frames `0..pages.len()`.
@@ -184,6 +187,20 @@ impl BuddyAllocator {
         Ok(false)
     }
 
+    /// Drops one owner of the single frame `pfn`: a shared frame loses an
+    /// owner, the last owner frees it ([`Self::free_unless_pinned`]).
+    /// Returns whether it was freed now.
+    pub fn release_owner(&mut self, pfn: usize) -> Result<bool, FreeError> {
+        let page = self.pages.get(pfn).ok_or(FreeError::OutOfRange)?;
+        if !page.is_allocated_head() || page.order() != 0 {
+            return Err(FreeError::NotAllocated);
+        }
+        match page.unshare() {
+            Some(_) => Ok(false),
+            None => self.free_unless_pinned(pfn),
+        }
+    }
+
     /// Drops a pin of frame `pfn`; frees the frame if that was its last pin
     /// and its owner freed it meanwhile.  `None` if it was not pinned.
     pub fn unpin(&mut self, pfn: usize) -> Option<u32> {
@@ -215,6 +232,9 @@ impl BuddyAllocator {
         }
         if page.order() != order {
             return Err(FreeError::WrongOrder);
+        }
+        if page.refcount() != 0 {
+            return Err(FreeError::Shared);
         }
         self.release(pfn, order);
         Ok(())

@@ -538,3 +538,25 @@ fn an_unpinned_frame_is_freed_at_once_and_a_pin_alone_frees_nothing() {
     assert_eq!(buddy.free_unless_pinned(b), Ok(true));
     assert_consistent(&buddy);
 }
+
+#[test]
+fn a_shared_frame_is_freed_by_its_last_owner_only() {
+    let mut buddy = allocator(64);
+    buddy.add_free_range(0, 64);
+    let pfn = buddy.alloc(0).unwrap();
+    let free_before = buddy.free_frames();
+    buddy.page(pfn).unwrap().share();
+    buddy.page(pfn).unwrap().share();
+    assert_eq!(buddy.free(pfn, 0), Err(FreeError::Shared), "owners remain");
+    assert_eq!(buddy.release_owner(pfn), Ok(false));
+    assert_eq!(buddy.release_owner(pfn), Ok(false));
+    assert_eq!(buddy.free_frames(), free_before, "one owner is left");
+    // The last owner's release frees it, after the pins as ever.
+    buddy.page(pfn).unwrap().pin();
+    assert_eq!(buddy.release_owner(pfn), Ok(false));
+    assert_eq!(buddy.free_frames(), free_before);
+    assert_eq!(buddy.unpin(pfn), Some(0));
+    assert_eq!(buddy.free_frames(), free_before + 1);
+    assert_eq!(buddy.release_owner(pfn), Err(FreeError::NotAllocated));
+    assert_consistent(&buddy);
+}

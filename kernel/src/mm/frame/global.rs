@@ -63,6 +63,31 @@ pub fn free(phys: PhysAddr, order: usize) {
     }
 }
 
+/// Adds an owner to the single frame at `phys` (a copy-on-write page
+/// another space maps too, a memory object's page a mapping shows).  Each
+/// owner drops it with [`release`].  A frame cannot be shared 2^32 times:
+/// that would take more page tables than RAM holds.
+pub fn share(phys: PhysAddr) {
+    let pfn = (phys.as_u64() / PAGE_SIZE) as usize;
+    let shared = with(|buddy| buddy.page(pfn).and_then(PageInfo::share));
+    assert!(shared.is_some(), "sharing frame {:#x}", phys.as_u64());
+}
+
+/// Drops one owner of the single frame at `phys`: the last owner frees it
+/// (once its pins are gone, as [`free`] does).
+pub fn release(phys: PhysAddr) {
+    let pfn = (phys.as_u64() / PAGE_SIZE) as usize;
+    if let Err(error) = with(|buddy| buddy.release_owner(pfn)) {
+        panic!("releasing frame {:#x}: {error:?}", phys.as_u64());
+    }
+}
+
+/// How many owners the frame at `phys` has (1: only its first).
+pub fn owners(phys: PhysAddr) -> u32 {
+    let pfn = (phys.as_u64() / PAGE_SIZE) as usize;
+    with(|buddy| buddy.page(pfn).map_or(1, |page| page.refcount() + 1))
+}
+
 /// Frames free right now.
 pub fn free_frames() -> usize {
     with(|buddy| buddy.free_frames())

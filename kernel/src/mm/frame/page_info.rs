@@ -45,6 +45,11 @@ bitflags::bitflags! {
     }
 }
 
+/// The most pins one frame carries at once (PatchworkOS's pin depth): a
+/// further pin waits until one goes (`global::pin_waiting`), so no count
+/// saturates and one page cannot hold an unbounded number of ops.
+pub const MAX_PIN_DEPTH: u32 = 64;
+
 /// The "no frame" value of a free-list link. Frame numbers are stored as
 /// `u32`, which covers 16 TiB of physical memory.
 pub(super) const NO_PFN: u32 = u32::MAX;
@@ -108,12 +113,39 @@ impl PageInfo {
         self.flags.contains(PageFlags::ALLOCATED)
     }
 
-    /// The number of references to the frame.
+    /// The number of owners the frame has beyond its first: address
+    /// spaces and memory objects that share it (copy-on-write, shared
+    /// mappings).  0 for a frame with one owner, as every frame starts.
     ///
-    /// Acquire, so that a caller seeing the count it expects also sees the
+    /// Acquire, so that a caller seeing the count it expects (0: it is the
+    /// only owner left, and may write the frame in place) also sees the
     /// writes of whoever released the other references.
     pub fn refcount(&self) -> u32 {
         self.refcount.load(Ordering::Acquire)
+    }
+
+    /// Adds an owner; `None` (nothing changed) if the count is saturated.
+    /// Relaxed: the caller owns the frame already, as with cloning an `Arc`.
+    pub fn share(&self) -> Option<u32> {
+        self.refcount
+            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |count| {
+                count.checked_add(1)
+            })
+            .ok()
+            .map(|old| old + 1)
+    }
+
+    /// Drops an owner beyond the first and returns how many such owners
+    /// are left; `None` (nothing changed) when the caller is the last
+    /// owner, who frees the frame instead.  Release, paired with the
+    /// Acquire of [`Self::refcount`].
+    pub fn unshare(&self) -> Option<u32> {
+        self.refcount
+            .fetch_update(Ordering::Release, Ordering::Relaxed, |count| {
+                count.checked_sub(1)
+            })
+            .ok()
+            .map(|old| old - 1)
     }
 
     /// The number of pins: outstanding users (such as in-flight I/O) that need
@@ -127,14 +159,14 @@ impl PageInfo {
     }
 
     /// Adds a pin and returns the new count, or `None` (nothing changed) if
-    /// the count is saturated.
+    /// the frame already carries [`MAX_PIN_DEPTH`] pins.
     ///
     /// Relaxed suffices: the caller already holds the frame, so the increment
     /// publishes nothing, as with cloning an `Arc`.
     pub fn pin(&self) -> Option<u32> {
         self.pin_count
             .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |count| {
-                count.checked_add(1)
+                (count < MAX_PIN_DEPTH).then_some(count + 1)
             })
             .ok()
             .map(|old| old + 1)
@@ -232,32 +264,56 @@ mod tests {
     }
 
     #[test]
-    fn unbalanced_unpin_and_saturated_pin_change_nothing() {
+    fn unbalanced_unpin_and_a_pin_past_the_depth_change_nothing() {
         let page = PageInfo::new_reserved();
         assert_eq!(page.unpin(), None);
         assert_eq!(page.pin_count(), 0);
 
-        page.pin_count.store(u32::MAX, Ordering::Relaxed);
+        for depth in 1..=MAX_PIN_DEPTH {
+            assert_eq!(page.pin(), Some(depth));
+        }
         assert_eq!(page.pin(), None);
-        assert_eq!(page.pin_count(), u32::MAX);
+        assert_eq!(page.pin_count(), MAX_PIN_DEPTH);
+        assert_eq!(page.unpin(), Some(MAX_PIN_DEPTH - 1));
+        assert_eq!(page.pin(), Some(MAX_PIN_DEPTH));
     }
 
     #[test]
     fn pins_from_many_threads_are_not_lost() {
         let page = PageInfo::new_reserved();
+        let per_thread = MAX_PIN_DEPTH / 4;
         std::thread::scope(|scope| {
             for _ in 0..4 {
                 scope.spawn(|| {
                     for _ in 0..10_000 {
-                        page.pin().unwrap();
+                        for _ in 0..per_thread {
+                            page.pin().unwrap();
+                        }
+                        for _ in 0..per_thread {
+                            page.unpin().unwrap();
+                        }
                     }
-                    for _ in 0..5_000 {
-                        page.unpin().unwrap();
+                    for _ in 0..per_thread {
+                        page.pin().unwrap();
                     }
                 });
             }
         });
-        assert_eq!(page.pin_count(), 20_000);
+        assert_eq!(page.pin_count(), 4 * per_thread);
+    }
+
+    #[test]
+    fn owners_are_counted_beyond_the_first() {
+        let page = PageInfo::new_reserved();
+        assert_eq!(page.unshare(), None, "the last owner frees, never unshares");
+        assert_eq!(page.share(), Some(1));
+        assert_eq!(page.share(), Some(2));
+        assert_eq!(page.unshare(), Some(1));
+        assert_eq!(page.unshare(), Some(0));
+        assert_eq!(page.unshare(), None);
+        assert_eq!(page.refcount(), 0);
+        page.refcount.store(u32::MAX, Ordering::Relaxed);
+        assert_eq!(page.share(), None);
     }
 
     #[test]

@@ -62,6 +62,16 @@ impl<O> RegionTree<O> {
             .filter(|region| region.end > addr)
     }
 
+    /// The region holding `addr`, to change its object (never its range or
+    /// protection: those change through the tree's own calls).
+    pub fn find_mut(&mut self, addr: u64) -> Option<&mut Region<O>> {
+        self.regions
+            .range_mut(..=addr)
+            .next_back()
+            .map(|(_, region)| region)
+            .filter(|region| region.end > addr)
+    }
+
     /// The regions sharing at least a page with `range`, in address order.
     pub fn overlapping(&self, range: PageRange) -> impl Iterator<Item = &Region<O>> {
         let first = self
