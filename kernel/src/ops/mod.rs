@@ -6,7 +6,7 @@
 //! - `rw`: READ and WRITE on the console, initfs files and pipes;
 //! - `pipe`: PIPE;
 //! - `mm`: MMAP, MUNMAP and MPROTECT of anonymous memory, VM_QUERY;
-//! - `process`: PROCESS_SPAWN, WAIT and MSG_RING;
+//! - `process`: PROCESS_SPAWN, SPACE_CLONE, WAIT and MSG_RING;
 //! - `thread`: THREAD_SPAWN;
 //! - `futex`: FUTEX_WAIT and FUTEX_WAKE;
 //! - `stats`: MEM_STATS;
@@ -139,6 +139,7 @@ static OPS: [Option<Start>; 256] = {
     table[Opcode::Munmap as usize] = Some(mm::munmap);
     table[Opcode::Mprotect as usize] = Some(mm::mprotect);
     table[Opcode::VmQuery as usize] = Some(mm::vm_query);
+    table[Opcode::SpaceClone as usize] = Some(process::space_clone);
     table
 };
 
@@ -234,6 +235,12 @@ mod ktests {
     crate::ktest!(
         async fn mmaptest_passes_every_check() {
             checks_pass("bin/mmaptest").await
+        }
+    );
+
+    crate::ktest!(
+        async fn cow_fork_copies_on_write_and_shares_what_is_shared() {
+            checks_pass("bin/cow").await
         }
     );
 

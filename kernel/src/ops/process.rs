@@ -1,4 +1,4 @@
-//! PROCESS_SPAWN and WAIT.
+//! PROCESS_SPAWN, SPACE_CLONE, WAIT and MSG_RING.
 //!
 //! - PROCESS_SPAWN: `addr`/`len` name the path, `off`/`op_flags` an argv
 //!   block (NUL-terminated strings back to back; empty: argv is the path).
@@ -12,8 +12,11 @@
 //!   off` and `res = len` into that ring.  `res` is 0 for the sender.
 
 use super::{Context, OpFuture, Started};
+use crate::arch::user::UserRegisters;
 use crate::mm::pin::{Access, PinnedBuffer};
+use crate::proc::elf::{USER_END, USER_MIN};
 use crate::proc::handles::{Handle, STDIO};
+use crate::proc::process::Process;
 use crate::proc::spawn::{self, MAX_ARGUMENT_BYTES};
 use abi::{Errno, SpawnStdio, Sqe};
 use alloc::boxed::Box;
@@ -144,4 +147,67 @@ pub fn msg_ring(sqe: &Sqe, context: &Context) -> Started {
         Ok(0)
     })();
     result.into()
+}
+
+/// SPACE_CLONE: a child process whose address space is a copy-on-write
+/// image of the caller's, fork's first half (the user runtime's `fork` is
+/// the rest).  `fd` = -1 (the caller's space), `addr` = the child's entry
+/// point, `off` = its RSP exactly (inside a stack region), `addr3` = its
+/// RDI.  The child has its own ring at the same address (fresh, empty),
+/// and a copy of the caller's handles (not its children or threads).
+/// `res` is a child handle, as PROCESS_SPAWN's.  The caller's pages turned
+/// read-only are shot down on every CPU before the child runs: no thread
+/// of the caller can write a page the child already shares.
+pub fn space_clone(sqe: &Sqe, context: &Context) -> Started {
+    let result = (|| {
+        if sqe.fd != -1
+            || sqe.len != 0
+            || sqe.op_flags != 0
+            || sqe.ioprio != 0
+            || sqe.buf_index != 0
+            || sqe.splice_fd_in != 0
+        {
+            return Err(Errno::EINVAL);
+        }
+        if !(USER_MIN..USER_END).contains(&sqe.addr) {
+            return Err(Errno::EFAULT);
+        }
+        let process = context.process.clone();
+        if process.is_exiting() {
+            return Err(Errno::ESRCH);
+        }
+        let (child_space, gather, pml4) = process
+            .with_space_mut(|space| {
+                if space.stack_region_of(sqe.off).is_none() {
+                    return Err(Errno::EINVAL);
+                }
+                let (child, gather) = space.clone_cow();
+                Ok((child, gather, space.pml4().as_u64()))
+            })
+            .ok_or(Errno::ESRCH)??;
+        let regs = UserRegisters {
+            rip: sqe.addr,
+            rsp: sqe.off,
+            rdi: sqe.addr3,
+            rflags: 0x202,
+            ..UserRegisters::default()
+        };
+        let start = move |process: &Process| -> i32 {
+            let result = child_space.and_then(|space| {
+                let child = spawn::spawn_clone(process, space, regs)?;
+                process.handles.lock().insert(Handle::Child(child))
+            });
+            result.unwrap_or_else(Errno::as_res)
+        };
+        let pending = crate::mm::shootdown::begin(pml4, gather);
+        if pending.is_done() {
+            return Ok(Started::Done(start(&process)));
+        }
+        let future: OpFuture = Box::pin(async move {
+            pending.wait().await;
+            start(&process)
+        });
+        Ok(Started::from(future))
+    })();
+    result.unwrap_or_else(|errno| Started::Done(errno.as_res()))
 }

@@ -76,6 +76,23 @@ impl HandleTable {
             .ok_or(Errno::EBADF)
     }
 
+    /// The table a `SPACE_CLONE` child starts with: the same numbers for
+    /// the same streams, files (sharing their positions, as `fork`'s
+    /// descriptors do) and rings; children and threads stay the parent's.
+    pub fn for_child(&self) -> Self {
+        let entries = self
+            .entries
+            .iter()
+            .map(|entry| match entry {
+                Some(Handle::Child(_) | Handle::Thread(_)) | None => None,
+                Some(handle) => Some(handle.clone()),
+            })
+            .collect();
+        let mut table = Self { entries };
+        trim(&mut table.entries);
+        table
+    }
+
     /// Drops every handle (the process has ended; a thread handle would
     /// otherwise keep the process alive through its thread).
     pub fn clear(&mut self) {

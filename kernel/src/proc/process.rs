@@ -279,6 +279,13 @@ impl Process {
         Ok(top)
     }
 
+    /// Places this process's next thread stacks where `parent`'s would go:
+    /// a `SPACE_CLONE` child has a copy of the parent's stacks.
+    pub fn continue_stacks_of(&self, parent: &Process) {
+        let next = parent.next_stack.load(Ordering::Relaxed);
+        self.next_stack.store(next, Ordering::Relaxed);
+    }
+
     /// Unmaps the stack the kernel gave a thread that has ended, and frees
     /// its frames once no CPU can hold a stale TLB entry for it (a
     /// shootdown to the CPUs running the process's other threads).

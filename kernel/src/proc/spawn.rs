@@ -84,17 +84,7 @@ pub fn spawn_child(
         },
         RegionFlags::STACK,
     )?;
-    let ring = Arc::new(Ring::new(RING_SQ_ENTRIES)?);
-    let (ring_frames, ring_pages) = ring.frames();
-    space.map_borrowed(
-        RING_ADDR,
-        ring_frames,
-        ring_pages,
-        Protection {
-            writable: true,
-            executable: false,
-        },
-    )?;
+    let ring = map_ring(&mut space)?;
     let auxv = [
         (AT_PAGESZ, 4096),
         (AT_RING_ADDR, RING_ADDR),
@@ -123,6 +113,40 @@ pub fn spawn_child(
     let main = process.add_thread(|index| Thread::new(process.clone(), regs, index, None))?;
     thread::make_runnable(main);
     Ok(process)
+}
+
+/// Starts a `SPACE_CLONE` child of `parent`: `space` (the copy-on-write
+/// image of the parent's) with a ring of its own at [`RING_ADDR`], a copy
+/// of the parent's handles (streams, files and rings; not its children or
+/// threads), and one thread with `regs`.
+pub fn spawn_clone(
+    parent: &Process,
+    mut space: Space,
+    regs: UserRegisters,
+) -> Result<Arc<Process>, Errno> {
+    let ring = map_ring(&mut space)?;
+    let handles = parent.handles.lock().for_child();
+    let process = Arc::new(Process::new(parent.name.clone(), space, ring, handles));
+    process.continue_stacks_of(parent);
+    let main = process.add_thread(|index| Thread::new(process.clone(), regs, index, None))?;
+    thread::make_runnable(main);
+    Ok(process)
+}
+
+/// A new ring for a process, mapped at [`RING_ADDR`] in its `space`.
+fn map_ring(space: &mut Space) -> Result<Arc<Ring>, Errno> {
+    let ring = Arc::new(Ring::new(RING_SQ_ENTRIES)?);
+    let (ring_frames, ring_pages) = ring.frames();
+    space.map_borrowed(
+        RING_ADDR,
+        ring_frames,
+        ring_pages,
+        Protection {
+            writable: true,
+            executable: false,
+        },
+    )?;
+    Ok(ring)
 }
 
 /// The bytes from the initial RSP up to `STACK_TOP`, and that RSP.

@@ -172,6 +172,22 @@ pub fn mmap_anonymous(addr: u64, len: u32, prot: u32, flags: u32, out: &mut u64)
     }
 }
 
+/// MMAP of `len` bytes of the file behind handle `fd` from byte `offset`
+/// (page-aligned) on, with `prot` and `flags` (`MapFlags`: `SHARED` or
+/// `PRIVATE`, ...), at `addr` as for [`mmap_anonymous`].  The address
+/// lands in `out`.
+pub fn mmap_file(fd: i32, offset: u64, len: u32, prot: u32, flags: u32, out: &mut u64) -> Sqe {
+    Sqe {
+        fd,
+        off: offset,
+        len,
+        op_flags: flags,
+        ioprio: prot as u16,
+        addr3: out as *mut u64 as u64,
+        ..Sqe::new(Opcode::Mmap)
+    }
+}
+
 /// MUNMAP of `[addr, addr + len)`.
 pub fn munmap(addr: u64, len: u32) -> Sqe {
     Sqe {

@@ -99,3 +99,97 @@ pub fn pipe(ring: &mut Ring) -> Result<(i32, i32), Errno> {
     run_one(ring, sqe, u64::MAX - 12)?;
     Ok((ends[0], ends[1]))
 }
+
+/// What [`fork`] returned to whom.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Forked {
+    /// In the parent: the child's handle (WAIT reaps it).
+    Parent(i32),
+    /// In the child.
+    Child,
+}
+
+/// Fork, built in userspace on SPACE_CLONE (as Redox builds it): the child
+/// is a copy-on-write image of this process, running this thread from
+/// this call on, with a fresh ring at the same address (`ring` is turned
+/// into a view of it) and this process's handles (not its children or
+/// threads).  Other threads are not copied.
+pub fn fork(ring: &mut Ring) -> Result<Forked, Errno> {
+    // SAFETY: `fork_call` follows the C ABI: it returns once in this
+    // process (with what SPACE_CLONE gave) and once in the child (0, from
+    // `fork_child`), each time with the callee-saved registers and the
+    // stack above its frame as they were at the call.
+    let result = unsafe { fork_call((ring as *mut Ring).cast()) };
+    match result {
+        IN_CHILD => {
+            ring.reopen_after_fork()?;
+            Ok(Forked::Child)
+        }
+        handle if handle >= 0 => Ok(Forked::Parent(handle as i32)),
+        errno => Err(Errno::from_raw((-errno) as i32).unwrap_or(Errno::EINVAL)),
+    }
+}
+
+/// What `fork_call` returns in the child: no handle (0 is one, when
+/// handle 0 was closed) and no `-errno`.
+const IN_CHILD: i64 = 1 << 32;
+
+unsafe extern "C" {
+    /// Saves the callee-saved registers on the stack and submits
+    /// SPACE_CLONE with the child starting at `fork_child` on exactly this
+    /// stack pointer; returns the child handle or `-errno` (in the parent).
+    fn fork_call(ring: *mut core::ffi::c_void) -> i64;
+}
+
+// The child starts at `fork_child` with RSP where `fork_call` left it: its
+// copy of the stack holds the saved registers and `fork_call`'s return
+// address, so it pops them and returns `IN_CHILD` from the same call.
+core::arch::global_asm!(
+    ".pushsection .text.fork_call, \"ax\"",
+    ".global fork_call",
+    "fork_call:",
+    "push rbp",
+    "push rbx",
+    "push r12",
+    "push r13",
+    "push r14",
+    "push r15",
+    "mov rsi, rsp",
+    "sub rsp, 8",
+    "call {submit}",
+    "add rsp, 8",
+    "2:",
+    "pop r15",
+    "pop r14",
+    "pop r13",
+    "pop r12",
+    "pop rbx",
+    "pop rbp",
+    "ret",
+    ".global fork_child",
+    "fork_child:",
+    "mov rax, {in_child}",
+    "jmp 2b",
+    ".popsection",
+    submit = sym fork_submit,
+    in_child = const IN_CHILD,
+);
+
+/// `fork_call`'s second half: SPACE_CLONE with the child's RSP `rsp`.
+extern "C" fn fork_submit(ring: *mut core::ffi::c_void, rsp: u64) -> i64 {
+    unsafe extern "C" {
+        fn fork_child();
+    }
+    let sqe = Sqe {
+        fd: -1,
+        addr: fork_child as *const () as u64,
+        off: rsp,
+        ..Sqe::new(Opcode::SpaceClone)
+    };
+    // SAFETY: `fork_call`'s caller passed its `&mut Ring`, untouched since.
+    let ring = unsafe { &mut *ring.cast::<Ring>() };
+    match run_one(ring, sqe, u64::MAX - 13) {
+        Ok(handle) => i64::from(handle),
+        Err(errno) => -i64::from(errno as i32),
+    }
+}

@@ -46,14 +46,20 @@ impl Ring {
     /// The process's ring.  `EBUSY` if it was taken already; `ENODEV` if
     /// the kernel announced none; `EINVAL` if its header is not sound.
     pub fn take() -> Result<Self, Errno> {
-        let addr = RING_ADDR.load(Ordering::Relaxed);
-        let base = NonNull::new(addr as *mut u8).ok_or(Errno::ENODEV)?;
         if TAKEN.swap(true, Ordering::AcqRel) {
             return Err(Errno::EBUSY);
         }
+        Self::open()
+    }
+
+    /// The ring mapped at the announced address, as a fresh view (the
+    /// caller makes sure no other view is used).
+    fn open() -> Result<Self, Errno> {
+        let addr = RING_ADDR.load(Ordering::Relaxed);
+        let base = NonNull::new(addr as *mut u8).ok_or(Errno::ENODEV)?;
         // SAFETY: the kernel mapped `RING_BYTES` bytes at `addr` for the
         // life of the process, and this process touches them only through
-        // this one `RawRing` (`TAKEN` makes it unique).
+        // one `RawRing` (`TAKEN`, and `reopen_after_fork`, keep it unique).
         let raw = unsafe { RawRing::from_mapping(base, RING_BYTES.load(Ordering::Relaxed))? };
         Ok(Self {
             sq: SqProducer::new(raw),
@@ -63,6 +69,14 @@ impl Ring {
             stash_head: 0,
             stash_len: 0,
         })
+    }
+
+    /// In a `fork` child: this view, copied from the parent mid-submit,
+    /// becomes a view of the child's own ring (fresh and empty, at the
+    /// same address).
+    pub(crate) fn reopen_after_fork(&mut self) -> Result<(), Errno> {
+        *self = Self::open()?;
+        Ok(())
     }
 
     /// A free SQ slot, as liburing's `io_uring_get_sqe`: fill the [`Sqe`]

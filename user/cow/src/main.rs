@@ -1,0 +1,238 @@
+//! `cow`: fork (SPACE_CLONE and the runtime's `fork`), then write and
+//! compare.  The child sees the parent's memory as it was, its writes copy
+//! the pages (each copy timed: the copy-on-write fault cost), and neither
+//! sees the other's writes, except in `MAP_SHARED` memory.  A page an op
+//! holds pinned at the fork (a READ in flight into it) is copied for the
+//! child at once: the READ's data lands in the parent's page only.  Prints
+//! a line per check and exits with the number that failed.
+#![no_std]
+#![no_main]
+
+extern crate freestanding;
+
+use abi::file::VmRegion;
+use abi::{Errno, MapFlags, ProtFlags};
+use core::fmt::Write;
+use rt::checks::Checks;
+use rt::io::Writer;
+use rt::process::{self, Forked, WaitStatus};
+use rt::ring::Ring;
+
+rt::entry!(main);
+
+const PAGE: usize = 4096;
+/// Pages of private memory the child writes.
+const PAGES: usize = 16;
+const RW: u32 = ProtFlags::READ.bits() | ProtFlags::WRITE.bits();
+const PRIVATE: u32 = MapFlags::PRIVATE.bits();
+const SHARED: u32 = MapFlags::SHARED.bits();
+/// What the parent's READ receives while the child exists.
+const MESSAGE: &[u8; 16] = b"for-parent-only!";
+/// The MSG_RING that tells the child the parent's READ is done.
+const READ_DONE: u64 = 0xfeed;
+const READ_TAG: u64 = 77;
+
+fn ticks() -> u64 {
+    // SAFETY: RDTSC has no preconditions.
+    unsafe { core::arch::x86_64::_rdtsc() }
+}
+
+fn res(ring: &mut Ring, mut sqe: abi::Sqe) -> Result<u32, Errno> {
+    sqe.user_data = 0xc0;
+    ring.push(&sqe)?;
+    ring.submit()?;
+    rt::ring::result(&ring.wait_for(0xc0)?)
+}
+
+/// Anonymous memory of `len` bytes, `flags` `PRIVATE` or `SHARED`.
+fn map(ring: &mut Ring, len: usize, flags: u32) -> Result<&'static mut [u8], Errno> {
+    let mut addr = 0;
+    res(
+        ring,
+        rt::prep::mmap_anonymous(0, len as u32, RW, flags, &mut addr),
+    )?;
+    // SAFETY: the kernel just mapped `len` bytes at `addr` for this
+    // process; nothing else refers to them.
+    Ok(unsafe { core::slice::from_raw_parts_mut(addr as *mut u8, len) })
+}
+
+/// The VM_QUERY record of the region starting at `start`.
+fn region(ring: &mut Ring, start: usize) -> Option<VmRegion> {
+    let mut records = [VmRegion::default(); 24];
+    let written = res(ring, rt::prep::vm_query(&mut records)).ok()? as usize;
+    records[..written / VmRegion::BYTES]
+        .iter()
+        .copied()
+        .find(|record| record.start == start as u64)
+}
+
+fn free_frames(ring: &mut Ring) -> u64 {
+    rt::stats::mem(ring).map_or(0, |stats| stats.free_frames)
+}
+
+fn main() -> i32 {
+    let Ok(mut ring) = Ring::take() else {
+        return 100;
+    };
+    let (Ok(private), Ok(shared), Ok(pinned)) = (
+        map(&mut ring, PAGES * PAGE, PRIVATE),
+        map(&mut ring, PAGE, SHARED),
+        map(&mut ring, PAGE, PRIVATE),
+    ) else {
+        return 101;
+    };
+    private.fill(b'P');
+    shared[0] = 1;
+    pinned.fill(b'-');
+    let on_stack = core::hint::black_box([b'S'; 64]);
+    // A READ into `pinned` waits on an empty pipe across the fork.
+    let Ok((read_end, write_end)) = process::pipe(&mut ring) else {
+        return 102;
+    };
+    let mut read = rt::prep::read(read_end, &mut pinned[..MESSAGE.len()], u64::MAX);
+    read.user_data = READ_TAG;
+    if ring.push(&read).is_err() || ring.submit().is_err() {
+        return 103;
+    }
+
+    let before = ticks();
+    let forked = process::fork(&mut ring);
+    let fork_ticks = ticks() - before;
+    match forked {
+        Ok(Forked::Child) => child(&mut ring, private, shared, pinned, &on_stack),
+        Ok(Forked::Parent(handle)) => parent(
+            &mut ring, handle, private, shared, pinned, write_end, fork_ticks,
+        ),
+        Err(errno) => {
+            let _ = writeln!(Writer(&mut ring), "cow: FAIL fork: {errno}");
+            104
+        }
+    }
+}
+
+fn child(
+    ring: &mut Ring,
+    private: &mut [u8],
+    shared: &mut [u8],
+    pinned: &[u8],
+    on_stack: &[u8; 64],
+) -> i32 {
+    let mut checks = Checks::new("cow child");
+    checks.check(
+        "the child sees the parent's memory as it was",
+        private.iter().all(|&byte| byte == b'P') && on_stack.iter().all(|&byte| byte == b'S'),
+    );
+    let start = private.as_ptr() as usize;
+    let marked = region(ring, start);
+    checks.check(
+        "VM_QUERY shows every written page shared copy-on-write",
+        marked.is_some_and(|r| {
+            r.cow_pages == PAGES as u64
+                && r.flags & abi::file::VM_COW != 0
+                && r.resident_pages == PAGES as u64
+        }),
+    );
+    let before = ticks();
+    for page in 0..PAGES {
+        private[page * PAGE] = b'C';
+    }
+    let per_page = (ticks() - before) / PAGES as u64;
+    let _ = writeln!(
+        Writer(ring),
+        "cow: a copy-on-write fault costs {per_page} ticks per page (copy included)"
+    );
+    checks.check(
+        "the child's writes land",
+        (0..PAGES).all(|page| private[page * PAGE] == b'C' && private[page * PAGE + 1] == b'P'),
+    );
+    checks.check(
+        "after the copies the pages are the child's own",
+        region(ring, start)
+            .is_some_and(|r| r.cow_pages == 0 && r.private_dirty_pages == PAGES as u64),
+    );
+    shared[0] = 42;
+    // The parent tells us once its READ has its data.
+    let told = ring.wait_for(READ_DONE).is_ok();
+    checks.check(
+        "a page pinned at the fork was copied: the parent's READ did not land here",
+        told && pinned[..MESSAGE.len()].iter().all(|&byte| byte == b'-'),
+    );
+    checks.report(ring)
+}
+
+fn parent(
+    ring: &mut Ring,
+    handle: i32,
+    private: &mut [u8],
+    shared: &mut [u8],
+    pinned: &[u8],
+    write_end: i32,
+    fork_ticks: u64,
+) -> i32 {
+    let mut checks = Checks::new("cow");
+    let _ = writeln!(Writer(ring), "cow: fork took {fork_ticks} ticks");
+    checks.check(
+        "the parent writes into the pipe",
+        rt::io::write_with(ring, write_end, MESSAGE) == Ok(MESSAGE.len()),
+    );
+    let landed = ring
+        .wait_for(READ_TAG)
+        .ok()
+        .and_then(|cqe| rt::ring::result(&cqe).ok());
+    checks.check(
+        "the READ in flight across the fork lands in the parent's page",
+        landed == Some(MESSAGE.len() as u32) && &pinned[..MESSAGE.len()] == MESSAGE,
+    );
+    checks.check(
+        "the child is told",
+        process::msg_ring(ring, handle, READ_DONE, 0).is_ok(),
+    );
+    checks.check(
+        "the child exits with every check passed",
+        process::wait(ring, handle) == Ok(WaitStatus::Exited(0)),
+    );
+    checks.check(
+        "the child's writes to private memory stay the child's",
+        private.iter().all(|&byte| byte == b'P'),
+    );
+    checks.check(
+        "a MAP_SHARED page is shared: the child's write shows",
+        shared[0] == 42,
+    );
+    // The child is gone: this space is the last owner of every page, so
+    // its writes take the pages over in place, with no copy.
+    let start = private.as_ptr() as usize;
+    let frames = free_frames(ring);
+    for page in 0..PAGES {
+        private[page * PAGE] = b'Q';
+    }
+    checks.check(
+        "the last owner's writes copy nothing",
+        free_frames(ring) == frames
+            && region(ring, start)
+                .is_some_and(|r| r.cow_pages == 0 && r.private_dirty_pages == PAGES as u64),
+    );
+    checks.check(
+        "a fork of a fork works, and statuses come back",
+        nested(ring) == Some(WaitStatus::Exited(7)),
+    );
+    checks.report(ring)
+}
+
+/// Forks a child that forks a grandchild exiting 7, and passes it on.
+fn nested(ring: &mut Ring) -> Option<WaitStatus> {
+    match process::fork(ring).ok()? {
+        Forked::Child => {
+            let status = match process::fork(ring) {
+                Ok(Forked::Child) => rt::syscall::exit(7),
+                Ok(Forked::Parent(grandchild)) => process::wait(ring, grandchild),
+                Err(_) => rt::syscall::exit(1),
+            };
+            match status {
+                Ok(WaitStatus::Exited(code)) => rt::syscall::exit(code),
+                _ => rt::syscall::exit(2),
+            }
+        }
+        Forked::Parent(child) => process::wait(ring, child).ok(),
+    }
+}
