@@ -245,6 +245,12 @@ mod ktests {
     );
 
     crate::ktest!(
+        async fn filemap_maps_initfs_files_and_keeps_the_image_kernel_only() {
+            checks_pass("bin/filemap").await
+        }
+    );
+
+    crate::ktest!(
         async fn pipetest_passes_every_check() {
             checks_pass("bin/pipetest").await
         }
