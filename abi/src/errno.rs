@@ -105,6 +105,10 @@ errnos! {
     ECANCELED = 125,
     /// Timer expired.
     ETIME = 62,
+    /// Kernel-internal, never posted (Linux's value and meaning): the op
+    /// could not start yet (a page of its buffer carries the most pins it
+    /// may) and starts again once a pin goes.
+    ERESTARTSYS = 512,
 }
 
 impl Errno {

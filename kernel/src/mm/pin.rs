@@ -40,8 +40,10 @@ impl PinnedBuffer {
     /// Pins `[addr, addr + len)` of `space`, faulting in anonymous pages
     /// not touched yet.  `EFAULT` for any byte outside the user half,
     /// outside every region, kernel-only, or read-only when `access` is
-    /// `Write`; `ENOMEM` when a page to fault in gets no frame; `EINVAL` past [`MAX_PINNED_BYTES`].  Nothing stays pinned on
-    /// failure.
+    /// `Write`; `ENOMEM` when a page to fault in gets no frame; `EINVAL`
+    /// past [`MAX_PINNED_BYTES`]; `ERESTARTSYS` when a page already
+    /// carries `MAX_PIN_DEPTH` pins (the op waits and starts again).
+    /// Nothing stays pinned on failure.
     pub fn new(space: &mut Space, addr: u64, len: u64, access: Access) -> Result<Self, Errno> {
         if len > MAX_PINNED_BYTES {
             return Err(Errno::EINVAL);
@@ -75,7 +77,9 @@ impl PinnedBuffer {
             if !usable(flags) {
                 return Err(Errno::EFAULT);
             }
-            frames::pin(phys).ok_or(Errno::EAGAIN)?;
+            // At the pin depth: the op waits for a pin to go, and starts
+            // again (`ops::start_op`).
+            frames::pin(phys).ok_or(Errno::ERESTARTSYS)?;
             // Pushed only once pinned, so `drop` unpins exactly these.
             buffer.frames.push(phys);
         }

@@ -150,10 +150,41 @@ fn misplaced(_sqe: &Sqe, _context: &Context) -> Started {
 /// Starts `sqe`, whose flags are checked and whose opcode is `opcode`.
 #[inline(always)]
 pub fn start_op(opcode: Opcode, sqe: &Sqe, context: &Context) -> Started {
+    match start_once(opcode, sqe, context) {
+        Started::Done(PIN_BUSY) => restart_when_pins_drop(opcode, *sqe, context),
+        started => started,
+    }
+}
+
+#[inline(always)]
+fn start_once(opcode: Opcode, sqe: &Sqe, context: &Context) -> Started {
     match OPS[opcode as usize] {
         Some(start) => start(sqe, context),
         None => Started::Done(Errno::EOPNOTSUPP.as_res()),
     }
+}
+
+/// What an op gives when a page of its buffer carries the most pins it
+/// may (`mm::pin`): it has changed nothing (ops pin before they act).
+const PIN_BUSY: i32 = Errno::ERESTARTSYS.as_res();
+
+/// An op that met a page at the pin depth: it starts again each time such
+/// a page loses a pin, until it gets its pins, and then runs.  Its buffer
+/// is unpinned when its future ends, just before the CQE (not after it,
+/// as for an op that started at once).
+#[inline(never)]
+fn restart_when_pins_drop(opcode: Opcode, sqe: Sqe, context: &Context) -> Started {
+    let context = context.clone();
+    Started::from(Box::pin(async move {
+        loop {
+            let mark = crate::mm::frame::global::pin_room_mark();
+            match start_once(opcode, &sqe, &context) {
+                Started::Done(PIN_BUSY) => crate::mm::frame::global::pin_room_since(mark).await,
+                Started::Done(res) => return res,
+                Started::Running(running) => return running.future.await,
+            }
+        }
+    }) as OpFuture)
 }
 
 #[cfg(not(test))]
@@ -247,6 +278,12 @@ mod ktests {
     crate::ktest!(
         async fn filemap_maps_initfs_files_and_keeps_the_image_kernel_only() {
             checks_pass("bin/filemap").await
+        }
+    );
+
+    crate::ktest!(
+        async fn munmap_waits_for_the_pins_and_pins_past_the_depth_wait() {
+            checks_pass("bin/pin").await
         }
     );
 

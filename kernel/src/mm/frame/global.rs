@@ -4,9 +4,10 @@
 //! Per-CPU frame caches (DESIGN.md section 8) will sit in front of it.
 
 use super::buddy::{BuddyAllocator, MAX_ORDER};
-use super::page_info::PageInfo;
+use super::page_info::{MAX_PIN_DEPTH, PageInfo};
 use crate::arch::InterruptGuard;
 use crate::mm::{PAGE_SIZE, phys_to_virt};
+use core::sync::atomic::{AtomicU64, Ordering};
 use spin::Mutex;
 use x86_64::PhysAddr;
 use x86_64::structures::paging::{FrameAllocator, PhysFrame, Size4KiB};
@@ -119,10 +120,31 @@ pub fn unpin(phys: PhysAddr) {
     if unpinned == Some(0) {
         UNPINNED.wake_all();
     }
+    if unpinned == Some(MAX_PIN_DEPTH - 1) {
+        PIN_ROOM_GENERATION.fetch_add(1, Ordering::AcqRel);
+        PIN_ROOM.wake_all();
+    }
 }
 
 /// Signalled when a frame loses its last pin.
 static UNPINNED: executor::Event = executor::Event::new();
+/// Signalled when a frame at the pin depth loses a pin; the generation
+/// counts those moments.
+static PIN_ROOM: executor::Event = executor::Event::new();
+static PIN_ROOM_GENERATION: AtomicU64 = AtomicU64::new(0);
+
+/// A mark to wait from with [`pin_room_since`]: take it before an attempt
+/// to pin, so a pin dropped during the attempt is not missed.
+pub fn pin_room_mark() -> u64 {
+    PIN_ROOM_GENERATION.load(Ordering::Acquire)
+}
+
+/// Waits until a frame at the pin depth has lost a pin since `mark`.
+pub async fn pin_room_since(mark: u64) {
+    PIN_ROOM
+        .wait_until(|| PIN_ROOM_GENERATION.load(Ordering::Acquire) != mark)
+        .await;
+}
 
 /// Waits until none of `frames` is pinned (an op's buffer): `MUNMAP`
 /// completes only after the ops using its pages have.
