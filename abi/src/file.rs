@@ -195,6 +195,9 @@ pub const VM_COW: u32 = 1 << 4;
 pub const VM_FILE: u32 = 1 << 5;
 /// Frames the space does not own (the ring).
 pub const VM_PHYSICAL: u32 = 1 << 6;
+/// A shared file mapping some of whose pages `REMAP_PAGES` rearranged:
+/// each may show another file page, with its own protection.
+pub const VM_NONLINEAR: u32 = 1 << 7;
 
 impl VmRegion {
     pub const BYTES: usize = core::mem::size_of::<Self>();

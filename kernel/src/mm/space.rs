@@ -38,6 +38,7 @@ use super::shootdown::Gather;
 use super::{DIRECT_MAP_BASE, PAGE_SIZE, phys_to_virt};
 use crate::proc::elf::{LoadPlan, USER_END, USER_MIN};
 use abi::Errno;
+use alloc::collections::BTreeMap;
 use alloc::sync::Arc;
 use alloc::vec::Vec;
 use spin::Mutex;
@@ -92,11 +93,54 @@ pub struct Backing {
     /// such a page.  A region split in two shares the set: the halves'
     /// indices never overlap.
     cow: Option<Arc<Mutex<PageSet>>>,
+    /// A nonlinear shared file mapping's pages (`REMAP_PAGES`): for a page,
+    /// by the same index as `cow`, the file page behind it and its own
+    /// protection.  `None` (and no entry) is the linear default: the page
+    /// at the region's offset, with the region's protection.
+    remap: Option<Arc<Mutex<BTreeMap<u64, PageRemap>>>>,
+}
+
+/// One page of a nonlinear mapping: which file page, with what protection.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct PageRemap {
+    pub file_page: u64,
+    pub protection: region::Protection,
 }
 
 impl Backing {
     fn new(source: Source) -> Self {
-        Self { source, cow: None }
+        Self {
+            source,
+            cow: None,
+            remap: None,
+        }
+    }
+
+    /// The object page behind page `index` of the region, and its
+    /// protection (`region`'s unless remapped).
+    fn page_of(&self, index: u64, region: region::Protection) -> (u64, region::Protection) {
+        match self
+            .remap
+            .as_ref()
+            .and_then(|map| map.lock().get(&index).copied())
+        {
+            Some(remap) => (remap.file_page, remap.protection),
+            None => (index, region),
+        }
+    }
+
+    /// A copy for another space: the same source, the remapped pages
+    /// copied (not shared: a later `REMAP_PAGES` in one space must not
+    /// move the other's pages), no copy-on-write marks yet.
+    fn copy_for_clone(&self) -> Self {
+        Self {
+            source: self.source.clone(),
+            cow: None,
+            remap: self
+                .remap
+                .as_ref()
+                .map(|map| Arc::new(Mutex::new(map.lock().clone()))),
+        }
     }
 
     fn is_physical(&self) -> bool {
@@ -416,12 +460,34 @@ impl Space {
         }
         let mut gather = Gather::default();
         let flags = leaf_flags(protection);
-        for (start, end) in self.regions.protect(range, protection)? {
+        let mut spans = self.regions.protect(range, protection)?;
+        // A nonlinear mapping's pages take the new protection too where
+        // the region's own did not change.
+        spans.extend(
+            self.regions
+                .overlapping(range)
+                .filter(|region| region.object().remap.is_some())
+                .map(|region| {
+                    (
+                        region.start().max(range.start()),
+                        region.end().min(range.end()),
+                    )
+                }),
+        );
+        for (start, end) in spans {
             let region = self.regions.find(start).expect("just protected");
             let (region_start, offset) = (region.start(), region.offset());
             let cow = region.object().cow.clone();
+            let remap = region.object().remap.clone();
             for page_start in (start..end).step_by(PAGE_SIZE as usize) {
                 let index = (offset + page_start - region_start) / PAGE_SIZE;
+                // A remapped page keeps its file page and takes the new
+                // protection, as every page of the range does.
+                if let Some(map) = &remap
+                    && let Some(entry) = map.lock().get_mut(&index)
+                {
+                    entry.protection = protection;
+                }
                 let mut page_flags = flags;
                 if cow.as_ref().is_some_and(|set| set.lock().contains(index)) {
                     page_flags.remove(Flags::WRITABLE);
@@ -436,6 +502,66 @@ impl Space {
             }
         }
         Ok(gather)
+    }
+
+    /// `REMAP_PAGES`: the pages of `[addr, addr + len)`, inside one shared
+    /// mapping of a file, show the file's pages from `file_offset` on,
+    /// with `protection`, without splitting the region.  Returns the old
+    /// entries' frames to release and their invalidations, one batch for
+    /// the shootdown; the new pages come on first touch.  `EINVAL` for a
+    /// range that is not page-aligned, not within one such region, or runs
+    /// past the file; `EACCES` for a writable protection (the initfs is
+    /// read-only).
+    pub fn remap_pages(
+        &mut self,
+        addr: u64,
+        len: u64,
+        file_offset: u64,
+        protection: region::Protection,
+    ) -> Result<(Vec<PhysAddr>, Gather), Errno> {
+        let range = PageRange::for_munmap(addr, len)?;
+        if protection.writable {
+            return Err(Errno::EACCES);
+        }
+        if !file_offset.is_multiple_of(PAGE_SIZE) {
+            return Err(Errno::EINVAL);
+        }
+        let region = self.regions.find(addr).ok_or(Errno::EINVAL)?;
+        let Source::Object(object) = &region.object().source else {
+            return Err(Errno::EINVAL);
+        };
+        let pages = len / PAGE_SIZE;
+        let first_file_page = file_offset / PAGE_SIZE;
+        let fits = range.end() <= region.end()
+            && region
+                .flags()
+                .contains(RegionFlags::MMAPPED | RegionFlags::SHARED)
+            && object.is_file()
+            && first_file_page
+                .checked_add(pages)
+                .is_some_and(|end| end <= object.page_count());
+        if !fits {
+            return Err(Errno::EINVAL);
+        }
+        let first_index = region.offset_of(addr) / PAGE_SIZE;
+        let map = self
+            .backing_mut(addr)
+            .remap
+            .get_or_insert_with(|| Arc::new(Mutex::new(BTreeMap::new())))
+            .clone();
+        {
+            let mut map = map.lock();
+            for page in 0..pages {
+                let remap = PageRemap {
+                    file_page: first_file_page + page,
+                    protection,
+                };
+                map.insert(first_index + page, remap);
+            }
+        }
+        let (mut frames, mut gather) = (Vec::new(), Gather::default());
+        self.unhook_pages(range.start(), range.end(), true, &mut frames, &mut gather);
+        Ok((frames, gather))
     }
 
     /// The stack region holding `rsp`, as `[start, end]` (a stack pointer
@@ -468,6 +594,10 @@ impl Space {
                     _ => 0,
                 };
                 let first = region.offset() / PAGE_SIZE;
+                let nonlinear = backing
+                    .remap
+                    .as_ref()
+                    .is_some_and(|map| !map.lock().is_empty());
                 let cow_pages = backing.cow.as_ref().map_or(0, |set| {
                     set.lock()
                         .count_in(first..first + region.len_bytes() / PAGE_SIZE)
@@ -481,6 +611,11 @@ impl Space {
                         | bit(RegionFlags::MMAPPED, abi::file::VM_MMAPPED)
                         | bit(RegionFlags::SHARED, abi::file::VM_SHARED)
                         | if cow_pages > 0 { abi::file::VM_COW } else { 0 }
+                        | if nonlinear {
+                            abi::file::VM_NONLINEAR
+                        } else {
+                            0
+                        }
                         | kind,
                     offset: region.offset(),
                     cow_pages,
@@ -536,15 +671,16 @@ impl Space {
     ) -> Result<Resolved, FaultError> {
         let page = addr & !(PAGE_SIZE - 1);
         let region = self.regions.find(page).ok_or(FaultError::Violation)?;
-        let protection = region.protection();
+        let index = region.offset_of(page) / PAGE_SIZE;
+        let backing = region.object().clone();
+        // A nonlinear mapping's page has its own file page and protection.
+        let (object_index, protection) = backing.page_of(index, region.protection());
         if !region.flags().contains(RegionFlags::USER_ACCESSIBLE) || !access.allowed_by(protection)
         {
             return Err(FaultError::Violation);
         }
-        let index = region.offset_of(page) / PAGE_SIZE;
         let shared = region.flags().contains(RegionFlags::SHARED);
         let flags = leaf_flags(protection);
-        let backing = region.object().clone();
         let Some((frame, entry)) = self.translate(page) else {
             return match &backing.source {
                 Source::Eager | Source::Physical => Err(FaultError::Violation),
@@ -558,10 +694,12 @@ impl Space {
                     Ok(Resolved::default())
                 }
                 Source::Object(object) => {
-                    let frame = object.page(index, spare).map_err(|error| match error {
-                        PageError::NeedFrame => FaultError::NeedFrame,
-                        PageError::PastEnd => FaultError::Violation,
-                    })?;
+                    let frame = object
+                        .page(object_index, spare)
+                        .map_err(|error| match error {
+                            PageError::NeedFrame => FaultError::NeedFrame,
+                            PageError::PastEnd => FaultError::Violation,
+                        })?;
                     if shared {
                         self.map_new(page, frame, flags)?;
                     } else {
@@ -738,7 +876,7 @@ impl Space {
             if region.object().is_physical() {
                 continue;
             }
-            let backing = Backing::new(region.object().source.clone());
+            let backing = region.object().copy_for_clone();
             let copy = Region::new(
                 region.range(),
                 region.protection(),

@@ -150,6 +150,39 @@ pub fn mprotect(sqe: &Sqe, context: &Context) -> Started {
     result.unwrap_or_else(|errno| Started::Done(errno.as_res()))
 }
 
+/// REMAP_PAGES: `fd` = -1 (the caller's space), `addr`/`len` = pages of
+/// one shared file mapping, `off` = the page-aligned file offset they show
+/// from now on, `op_flags` = their own `ProtFlags` (not writable: the
+/// initfs is read-only).  The region is not split: it becomes nonlinear
+/// (VM_QUERY's `VM_NONLINEAR`), each page with its own file page and
+/// protection, which faults check.  The old entries are dropped as one
+/// gathered shootdown; the new pages come on first touch.  A later
+/// MPROTECT gives every page of its range the new protection and keeps
+/// its file page.  `res` is 0.
+pub fn remap_pages(sqe: &Sqe, context: &Context) -> Started {
+    let result = (|| {
+        if sqe.fd != -1
+            || sqe.ioprio != 0
+            || sqe.addr3 != 0
+            || sqe.buf_index != 0
+            || sqe.splice_fd_in != 0
+        {
+            return Err(Errno::EINVAL);
+        }
+        let protection = Protection::from_user(sqe.op_flags)?;
+        let (frames, gather, pml4) = context
+            .process
+            .with_space_mut(|space| {
+                space
+                    .remap_pages(sqe.addr, u64::from(sqe.len), sqe.off, protection)
+                    .map(|(frames, gather)| (frames, gather, space.pml4().as_u64()))
+            })
+            .ok_or(Errno::ESRCH)??;
+        Ok(finish(context, pml4, frames, gather))
+    })();
+    result.unwrap_or_else(|errno| Started::Done(errno.as_res()))
+}
+
 /// VM_QUERY: the caller's regions, as `VmRegion` records, into `addr`
 /// (`len` bytes: as many whole records as fit).  `res` is the bytes
 /// written.

@@ -5,7 +5,7 @@
 //! - `nop`: NOP;
 //! - `rw`: READ and WRITE on the console, initfs files and pipes;
 //! - `pipe`: PIPE;
-//! - `mm`: MMAP, MUNMAP and MPROTECT of anonymous memory, VM_QUERY;
+//! - `mm`: MMAP, MUNMAP, MPROTECT, REMAP_PAGES and VM_QUERY;
 //! - `process`: PROCESS_SPAWN, SPACE_CLONE, WAIT and MSG_RING;
 //! - `thread`: THREAD_SPAWN;
 //! - `futex`: FUTEX_WAIT and FUTEX_WAKE;
@@ -140,6 +140,7 @@ static OPS: [Option<Start>; 256] = {
     table[Opcode::Mprotect as usize] = Some(mm::mprotect);
     table[Opcode::VmQuery as usize] = Some(mm::vm_query);
     table[Opcode::SpaceClone as usize] = Some(process::space_clone);
+    table[Opcode::RemapPages as usize] = Some(mm::remap_pages);
     table
 };
 

@@ -214,5 +214,70 @@ fn main() -> i32 {
             }) == Some(WaitStatus::Signaled(SIGSEGV)),
         );
     }
+    remap(ring, &mut checks, fd, file);
     checks.report(ring)
+}
+
+/// REMAP_PAGES on a shared mapping of the file's first four pages.
+fn remap(ring: &mut Ring, checks: &mut Checks, fd: i32, file: &[u8]) {
+    let page = |n: u64| &file[(n * PAGE) as usize..((n + 1) * PAGE) as usize];
+    let Ok(at) = map_file(ring, fd, 0, 4 * PAGE, R, SHARED) else {
+        checks.check("a shared mapping to remap", false);
+        return;
+    };
+    let remap = |ring: &mut Ring, addr: u64, len: u64, offset: u64, prot: u32| {
+        res(ring, rt::prep::remap_pages(addr, len as u32, offset, prot))
+    };
+    checks.check(
+        "REMAP_PAGES makes a page show another file page",
+        remap(ring, at, PAGE, 3 * PAGE, R) == Ok(0)
+            && bytes(at, PAGE) == page(3)
+            && bytes(at + PAGE, PAGE) == page(1),
+    );
+    checks.check(
+        "a page remapped PROT_NONE",
+        remap(ring, at + PAGE, PAGE, 0, 0) == Ok(0),
+    );
+    checks.check(
+        "kills a process touching it, per page, not per region",
+        in_child(ring, |_| {
+            // SAFETY: none: the kernel must kill us for this read.
+            unsafe { ((at + PAGE) as *const u8).read_volatile() };
+            0
+        }) == Some(WaitStatus::Signaled(SIGSEGV)),
+    );
+    checks.check(
+        "and not one touching its readable neighbours",
+        in_child(ring, |_| {
+            let first = bytes(at, PAGE) == page(3);
+            let third = bytes(at + 2 * PAGE, PAGE) == page(2);
+            i32::from(!(first && third))
+        }) == Some(WaitStatus::Exited(0)),
+    );
+    let (records, count) = regions(ring);
+    checks.check(
+        "the region stays whole, and shows as nonlinear",
+        records[..count].iter().any(|r| {
+            r.start == at && r.end == at + 4 * PAGE && r.flags & abi::file::VM_NONLINEAR != 0
+        }),
+    );
+    checks.check(
+        "MPROTECT gives every page the new protection and keeps its file page",
+        res(ring, rt::prep::mprotect(at, 4 * PAGE as u32, R)) == Ok(0)
+            && bytes(at + PAGE, PAGE) == page(0)
+            && bytes(at, PAGE) == page(3),
+    );
+    checks.check(
+        "a writable remap of a read-only file is EACCES",
+        remap(ring, at, PAGE, 0, RW) == Err(Errno::EACCES),
+    );
+    let private = map_file(ring, fd, 0, 2 * PAGE, R, PRIVATE).unwrap_or(0);
+    checks.check(
+        "bad remaps are EINVAL: private, past the region, past the file, unaligned",
+        remap(ring, private, PAGE, 0, R) == Err(Errno::EINVAL)
+            && remap(ring, at + 3 * PAGE, 2 * PAGE, 0, R) == Err(Errno::EINVAL)
+            && remap(ring, at, PAGE, 1 << 30, R) == Err(Errno::EINVAL)
+            && remap(ring, at + 1, PAGE, 0, R) == Err(Errno::EINVAL)
+            && remap(ring, at, PAGE, 1, R) == Err(Errno::EINVAL),
+    );
 }

@@ -188,6 +188,19 @@ pub fn mmap_file(fd: i32, offset: u64, len: u32, prot: u32, flags: u32, out: &mu
     }
 }
 
+/// REMAP_PAGES: the pages of `[addr, addr + len)` (in one shared file
+/// mapping) show the file from `file_offset` on, with `prot`.
+pub fn remap_pages(addr: u64, len: u32, file_offset: u64, prot: u32) -> Sqe {
+    Sqe {
+        fd: -1,
+        addr,
+        len,
+        off: file_offset,
+        op_flags: prot,
+        ..Sqe::new(Opcode::RemapPages)
+    }
+}
+
 /// MUNMAP of `[addr, addr + len)`.
 pub fn munmap(addr: u64, len: u32) -> Sqe {
     Sqe {
