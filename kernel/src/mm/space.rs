@@ -773,7 +773,7 @@ impl Space {
         let resolved = loop {
             match self.resolve_fault(page, access, &mut spare) {
                 Ok(resolved) => break Ok(resolved),
-                Err(FaultError::NeedFrame) => match frames::alloc(0) {
+                Err(FaultError::NeedFrame) => match frames::alloc_user() {
                     Some(frame) => spare = Some(frame),
                     None => break Err(Errno::ENOMEM),
                 },
@@ -846,7 +846,8 @@ impl Space {
     }
 
     fn map_one(&mut self, virt: u64, flags: Flags) -> Result<(), Errno> {
-        let frame = frames::alloc_zeroed(0).ok_or(Errno::ENOMEM)?;
+        let frame = frames::alloc_user().ok_or(Errno::ENOMEM)?;
+        zero_frame(frame);
         match self.map_fresh(virt, frame, flags) {
             Ok(()) => Ok(()),
             Err(error) => {
@@ -929,7 +930,7 @@ impl Space {
             // An op uses the page (a READ into it): the child gets a
             // private copy now, so the op's data lands in this space's
             // page only.
-            let copy = frames::alloc(0).ok_or(Errno::ENOMEM)?;
+            let copy = frames::alloc_user().ok_or(Errno::ENOMEM)?;
             copy_frame(frame, copy);
             let copy_flags = leaf_flags(region.protection());
             return child
@@ -1348,6 +1349,88 @@ mod ktests {
                 ensure_eq!(space.write(0x90_0000, b"x"), Err(Errno::EFAULT));
                 space.unmap(0x40_0000, PAGE_SIZE);
                 ensure_eq!(space.resident_pages(), 3);
+            }
+            ensure_eq!(frames::free_frames(), baseline);
+            Ok(())
+        }
+    );
+
+    /// Takes every frame user memory may have, chained through the frames
+    /// themselves (a list on the heap would grow it for good).
+    fn hold_user_frames() -> Option<PhysAddr> {
+        let mut head: Option<PhysAddr> = None;
+        while let Some(frame) = frames::alloc_user() {
+            let next = head.map_or(0, |frame| frame.as_u64());
+            // SAFETY: a frame just allocated, ours, through the direct map.
+            unsafe { phys_to_virt(frame.as_u64()).as_mut_ptr::<u64>().write(next) };
+            head = Some(frame);
+        }
+        head
+    }
+
+    fn release_held(mut head: Option<PhysAddr>) {
+        while let Some(frame) = head {
+            // SAFETY: a held frame, written by `hold_user_frames`.
+            let next = unsafe { phys_to_virt(frame.as_u64()).as_ptr::<u64>().read() };
+            frames::free(frame, 0);
+            head = (next != 0).then(|| PhysAddr::new(next));
+        }
+    }
+
+    crate::ktest!(
+        fn every_fault_kind_fails_cleanly_when_user_memory_runs_out() {
+            let text = crate::fs::initfs::get()
+                .and_then(|archive| archive.lookup("etc/motd").ok())
+                .ok_or("etc/motd is missing")?
+                .data;
+            let rw = region::Protection {
+                readable: true,
+                writable: true,
+                executable: false,
+            };
+            let anywhere = Placement::Anywhere { hint: 0 };
+            let error = |e: Errno| alloc::format!("{e}");
+            let baseline = frames::free_frames();
+            {
+                let mut parent = Space::new().map_err(error)?;
+                let (anon, _, _) = parent
+                    .map_user(
+                        anywhere,
+                        2 * PAGE_SIZE,
+                        rw,
+                        RegionFlags::empty(),
+                        Source::Anonymous,
+                        0,
+                    )
+                    .map_err(error)?;
+                let file = Source::Object(super::object::for_file(text));
+                let (mapped, _, _) = parent
+                    .map_user(anywhere, PAGE_SIZE, rw, RegionFlags::empty(), file, 0)
+                    .map_err(error)?;
+                // A page shared copy-on-write with a child.
+                parent.fault_for_kernel(anon, true).map_err(error)?;
+                let (child, _) = parent.clone_cow();
+                let child = child.map_err(error)?;
+                let held = hold_user_frames();
+                let reserve_kept = frames::free_frames() >= frames::user_reserve();
+                let zero = parent.fault_for_kernel(anon + PAGE_SIZE, true).err();
+                let copy = parent.fault_for_kernel(anon, true).err();
+                let file_page = parent.fault_for_kernel(mapped, false).err();
+                release_held(held);
+                ensure!(reserve_kept, "user memory ate into the kernel's reserve");
+                ensure_eq!(zero, Some(Errno::ENOMEM));
+                ensure_eq!(copy, Some(Errno::ENOMEM));
+                ensure_eq!(file_page, Some(Errno::ENOMEM));
+                // With frames again, every kind resolves.
+                parent
+                    .fault_for_kernel(anon + PAGE_SIZE, true)
+                    .map_err(error)?;
+                parent.fault_for_kernel(anon, true).map_err(error)?;
+                let (frame, _) = parent.fault_for_kernel(mapped, false).map_err(error)?;
+                // SAFETY: a mapped frame of the space, read through the direct map.
+                let first = unsafe { phys_to_virt(frame.as_u64()).as_ptr::<u8>().read() };
+                ensure_eq!(first, text[0]);
+                drop(child);
             }
             ensure_eq!(frames::free_frames(), baseline);
             Ok(())

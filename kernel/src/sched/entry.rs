@@ -179,7 +179,7 @@ fn fault_in(thread: Arc<Thread>, address: u64, access: Access, fault: Fault) -> 
             let mut spare = None;
             let outcome = loop {
                 if spare.is_none() {
-                    spare = crate::mm::frame::global::alloc(0);
+                    spare = crate::mm::frame::global::alloc_user();
                     if spare.is_none() {
                         break Err(FaultError::OutOfMemory);
                     }

@@ -122,6 +122,18 @@ pub fn matrix(options: &TestOptions) -> Vec<Case> {
             },
         ));
     }
+    // Processes that run a small guest out of memory, through demand-zero
+    // and copy-on-write faults, are killed; the kernel lives.
+    cases.push(case(
+        "oom/128M",
+        2,
+        "128M",
+        "init=bin/oom",
+        Expect::PowerOff {
+            cpus: Some(2),
+            words: &["init: bin/oom ended: Exited(0)"],
+        },
+    ));
     // The shell, driven through the console as a person would: typed lines
     // (echoed by the kernel's line discipline), pipelines, a redirect, a
     // builtin, a bad command, and `exit 3`, whose status the kernel logs

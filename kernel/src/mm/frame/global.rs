@@ -37,6 +37,29 @@ pub fn alloc(order: usize) -> Option<PhysAddr> {
     with(|buddy| buddy.alloc(order)).map(|pfn| PhysAddr::new(pfn as u64 * PAGE_SIZE))
 }
 
+/// Frames user memory may never take: the kernel's heap and page tables
+/// keep at least this many (and 1/64 of RAM past 64 MiB), so a process
+/// that runs the machine out of memory is killed, and the kernel lives.
+const USER_RESERVE_MIN: usize = 256;
+
+/// The frames [`alloc_user`] leaves free.
+pub fn user_reserve() -> usize {
+    with(|buddy| USER_RESERVE_MIN.max(buddy.managed_frames() / 64))
+}
+
+/// A frame for user memory (a page a fault maps, a copy-on-write copy, an
+/// eager stack page): `None` once only [`user_reserve`] frames are left.
+pub fn alloc_user() -> Option<PhysAddr> {
+    with(|buddy| {
+        let reserve = USER_RESERVE_MIN.max(buddy.managed_frames() / 64);
+        if buddy.free_frames() <= reserve {
+            return None;
+        }
+        buddy.alloc(0)
+    })
+    .map(|pfn| PhysAddr::new(pfn as u64 * PAGE_SIZE))
+}
+
 /// Like [`alloc`], but zero-filled.
 pub fn alloc_zeroed(order: usize) -> Option<PhysAddr> {
     let phys = alloc(order)?;
