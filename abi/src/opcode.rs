@@ -27,7 +27,7 @@
 //! | `FUTEX_WAIT` | 51 | futex2 flags: `FUTEX2_SIZE_U32` (2), optionally \| `FUTEX2_PRIVATE` (128) | expected value | `*const u32`, 4-aligned | 0 | 0 | `addr3` = bitset mask (`u32::MAX`: any) | 0 when woken; `-EAGAIN` the word differed |
 //! | `FUTEX_WAKE` | 52 | futex2 flags, as above | max waiters to wake | `*const u32`, 4-aligned | 0 | 0 | `addr3` = bitset mask | waiters woken |
 //! | `PIPE` | 62 | | | `*mut [i32; 2]`: receives (read, write) handles | | `O_CLOEXEC` or 0 | | 0 |
-//! | `MMAP` *P* | 128 | file handle, or -1 with `MAP_ANONYMOUS` | file offset | hint, or exact address with `MAP_FIXED` | bytes | `MapFlags` | `ioprio` = `ProtFlags`; `addr3` = `*mut u64` receiving the address | 0 |
+//! | `MMAP` *P* | 128 | file handle, or -1 with `MAP_ANONYMOUS` | page-aligned file offset (0 for anonymous) | hint, or exact address with `MAP_FIXED` | bytes | `MapFlags` | `ioprio` = `ProtFlags`; `addr3` = `*mut u64` receiving the address | 0 |
 //! | `MUNMAP` *P* | 129 | | | page-aligned address | bytes | 0 | | 0 |
 //! | `MPROTECT` *P* | 130 | | | page-aligned address | bytes | `ProtFlags` | | 0 |
 //! | `THREAD_SPAWN` *P* | 131 | | stack top (16-aligned, in a `MAP_STACK` region) | entry point | | 0 | `addr3` = argument, passed in `rdi` | thread handle |
@@ -35,8 +35,8 @@
 //! | `WAIT` *P* | 133 | child handle | | | | 0 | | Linux wait status: `(code & 0xff) << 8` on exit, the fault's signal number (`SIGSEGV` 11, ...) if killed |
 //! | `VM_QUERY` *P* | 134 | | | output buffer | buffer bytes | 0 | | bytes written: the caller's regions as `file::VmRegion` records, in address order, as many as fit |
 //! | `MEM_STATS` *P* | 135 | | | output buffer | buffer bytes | 0 | | bytes written: resident, dirty-private, pinned bytes, ... |
-//! | `SPACE_CLONE` *P* | 136 | source space handle (-1: the caller's) | | | | 0 | | handle of a new space, a copy-on-write image of the source (fork's first half, done in userspace) |
-//! | `REMAP_PAGES` *P* | 137 | destination space handle (-1: the caller's) | destination address | page-aligned source address in the caller's space | bytes | `ProtFlags` for the destination | pages are shared, not copied | 0 |
+//! | `SPACE_CLONE` | 136 | -1 (the caller's space) | the child's RSP, exactly (inside a stack region) | the child's entry point | 0 | 0 | `addr3` = the child's RDI | child handle: a process on a copy-on-write image of the caller's space, with a fresh ring at the same address and a copy of the caller's handles (fork's first half; the runtime's `fork` is the rest) |
+//! | `REMAP_PAGES` | 137 | -1 (the caller's space) | page-aligned file offset the pages show from now on | page-aligned address inside one shared file mapping | bytes | `ProtFlags` of those pages (not writable) | | 0; the region becomes nonlinear (each page its own file page and protection) without splitting |
 //!
 //! Where a result does not fit `res`, it goes through a pointer: `MMAP`'s
 //! address is 64-bit, so the kernel stores it at `addr3`.

@@ -289,6 +289,12 @@ mod ktests {
     );
 
     crate::ktest!(
+        async fn vmquery_shows_each_kind_of_mapping() {
+            checks_pass("bin/vmquery").await
+        }
+    );
+
+    crate::ktest!(
         async fn pipetest_passes_every_check() {
             checks_pass("bin/pipetest").await
         }

@@ -10,22 +10,20 @@
 
 extern crate freestanding;
 
+use abi::Errno;
 use abi::file::VmRegion;
-use abi::{Errno, MapFlags, ProtFlags};
 use core::fmt::Write;
 use rt::checks::Checks;
 use rt::io::Writer;
+use rt::mm::{PRIVATE, RW, SHARED};
 use rt::process::{self, Forked, WaitStatus};
 use rt::ring::Ring;
 
 rt::entry!(main);
 
-const PAGE: usize = 4096;
+const PAGE: usize = rt::mm::PAGE as usize;
 /// Pages of private memory the child writes.
 const PAGES: usize = 16;
-const RW: u32 = ProtFlags::READ.bits() | ProtFlags::WRITE.bits();
-const PRIVATE: u32 = MapFlags::PRIVATE.bits();
-const SHARED: u32 = MapFlags::SHARED.bits();
 /// What the parent's READ receives while the child exists.
 const MESSAGE: &[u8; 16] = b"for-parent-only!";
 /// The MSG_RING that tells the child the parent's READ is done.
@@ -37,20 +35,9 @@ fn ticks() -> u64 {
     unsafe { core::arch::x86_64::_rdtsc() }
 }
 
-fn res(ring: &mut Ring, mut sqe: abi::Sqe) -> Result<u32, Errno> {
-    sqe.user_data = 0xc0;
-    ring.push(&sqe)?;
-    ring.submit()?;
-    rt::ring::result(&ring.wait_for(0xc0)?)
-}
-
 /// Anonymous memory of `len` bytes, `flags` `PRIVATE` or `SHARED`.
 fn map(ring: &mut Ring, len: usize, flags: u32) -> Result<&'static mut [u8], Errno> {
-    let mut addr = 0;
-    res(
-        ring,
-        rt::prep::mmap_anonymous(0, len as u32, RW, flags, &mut addr),
-    )?;
+    let addr = rt::mm::map_anonymous(ring, len as u64, RW, flags)?;
     // SAFETY: the kernel just mapped `len` bytes at `addr` for this
     // process; nothing else refers to them.
     Ok(unsafe { core::slice::from_raw_parts_mut(addr as *mut u8, len) })
@@ -59,8 +46,8 @@ fn map(ring: &mut Ring, len: usize, flags: u32) -> Result<&'static mut [u8], Err
 /// The VM_QUERY record of the region starting at `start`.
 fn region(ring: &mut Ring, start: usize) -> Option<VmRegion> {
     let mut records = [VmRegion::default(); 24];
-    let written = res(ring, rt::prep::vm_query(&mut records)).ok()? as usize;
-    records[..written / VmRegion::BYTES]
+    let count = rt::mm::regions(ring, &mut records).ok()?;
+    records[..count]
         .iter()
         .copied()
         .find(|record| record.start == start as u64)

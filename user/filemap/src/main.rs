@@ -9,18 +9,14 @@
 extern crate freestanding;
 
 use abi::file::{VM_FILE, VM_MMAPPED, VM_USER_ACCESSIBLE, VmRegion};
-use abi::{Errno, MapFlags, ProtFlags, Sqe};
+use abi::{Errno, Sqe};
 use rt::checks::Checks;
+use rt::mm::{PAGE, PRIVATE, R, RW, SHARED};
 use rt::process::{self, Forked, WaitStatus};
 use rt::ring::Ring;
 
 rt::entry!(main);
 
-const PAGE: u64 = 4096;
-const R: u32 = ProtFlags::READ.bits();
-const RW: u32 = ProtFlags::READ.bits() | ProtFlags::WRITE.bits();
-const PRIVATE: u32 = MapFlags::PRIVATE.bits();
-const SHARED: u32 = MapFlags::SHARED.bits();
 /// The file mapped: a program, several pages long.
 const FILE: &core::ffi::CStr = c"bin/filemap";
 /// SIGSEGV, what a bad access is killed with.
@@ -54,8 +50,8 @@ fn bytes(addr: u64, len: u64) -> &'static [u8] {
 
 fn regions(ring: &mut Ring) -> ([VmRegion; 24], usize) {
     let mut records = [VmRegion::default(); 24];
-    let written = res(ring, rt::prep::vm_query(&mut records)).unwrap_or(0) as usize;
-    (records, written / VmRegion::BYTES)
+    let count = rt::mm::regions(ring, &mut records).unwrap_or(0);
+    (records, count)
 }
 
 /// Runs `body` in a fork child; its wait status.

@@ -14,7 +14,7 @@ use rt::ring::Ring;
 rt::entry!(main);
 
 /// The demos: the program, its argv block, and what it shows.
-const DEMOS: [(&str, &[u8], &str); 11] = [
+const DEMOS: [(&str, &[u8], &str); 14] = [
     ("bin/hello", b"", "a WRITE through the ring"),
     (
         "bin/cat",
@@ -47,6 +47,21 @@ const DEMOS: [(&str, &[u8], &str); 11] = [
         "bin/sh",
         b"sh\x00-c\x00echo piped through cat | cat | cat\x00",
         "the shell running a pipeline: echo | cat | cat over PIPEs",
+    ),
+    (
+        "bin/cow",
+        b"",
+        "fork on SPACE_CLONE: copy-on-write pages, MAP_SHARED memory, a READ in flight across the fork",
+    ),
+    (
+        "bin/pin",
+        b"",
+        "pinned buffers: MUNMAP waits for a READ's CQE; READs past the pin depth wait",
+    ),
+    (
+        "bin/vmquery",
+        b"",
+        "the region table (VM_QUERY): stacks, ring, image, file and anonymous mappings",
     ),
     ("bin/true", b"", "a program that only exits"),
     (

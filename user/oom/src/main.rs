@@ -13,27 +13,18 @@
 
 extern crate freestanding;
 
-use abi::{MapFlags, ProtFlags};
 use rt::checks::Checks;
+use rt::mm::{PAGE, PRIVATE, RW};
 use rt::process::{self, Forked, WaitStatus};
 use rt::ring::Ring;
 
 rt::entry!(main);
 
-const PAGE: u64 = 4096;
-const RW: u32 = ProtFlags::READ.bits() | ProtFlags::WRITE.bits();
-const PRIVATE: u32 = MapFlags::PRIVATE.bits();
 /// What a process killed for running out of memory ends with.
 const SIGKILL: i32 = 9;
 
 fn map(ring: &mut Ring, len: u64) -> Option<u64> {
-    let mut addr = 0;
-    let mut sqe = rt::prep::mmap_anonymous(0, u32::try_from(len).ok()?, RW, PRIVATE, &mut addr);
-    sqe.user_data = 0x00;
-    ring.push(&sqe).ok()?;
-    ring.submit().ok()?;
-    rt::ring::result(&ring.wait_for(0x00).ok()?).ok()?;
-    Some(addr)
+    rt::mm::map_anonymous(ring, len, RW, PRIVATE).ok()
 }
 
 fn free_pages(ring: &mut Ring) -> u64 {
@@ -98,13 +89,7 @@ fn main() -> i32 {
         unsafe { ((shared + page * PAGE) as *const u8).read_volatile() == b'p' }
     });
     checks.check("the parent's pages are intact", intact);
-    let unmapped = {
-        let mut sqe = rt::prep::munmap(shared, (pages * PAGE) as u32);
-        sqe.user_data = 0x01;
-        ring.push(&sqe).is_ok()
-            && ring.submit().is_ok()
-            && ring.wait_for(0x01).is_ok_and(|cqe| cqe.res == 0)
-    };
+    let unmapped = rt::mm::unmap(ring, shared, pages * PAGE).is_ok();
     checks.check(
         "every frame comes back",
         unmapped && free_pages(ring) + 64 >= free_at_start,

@@ -13,28 +13,20 @@
 
 extern crate freestanding;
 
-use abi::{Cqe, MapFlags, ProtFlags, Sqe};
+use abi::{Cqe, Sqe};
 use rt::checks::Checks;
+use rt::mm::{PAGE, PRIVATE, RW};
 use rt::process;
 use rt::ring::Ring;
 
 rt::entry!(main);
 
-const PAGE: u64 = 4096;
-const RW: u32 = ProtFlags::READ.bits() | ProtFlags::WRITE.bits();
-const PRIVATE: u32 = MapFlags::PRIVATE.bits();
 /// More READs into one page than a page may carry pins (64).
 const READERS: u64 = 100;
 const MUNMAP_TAG: u64 = 1 << 40;
 
 fn map(ring: &mut Ring, len: u64) -> Option<u64> {
-    let mut addr = 0;
-    let mut sqe = rt::prep::mmap_anonymous(0, len as u32, RW, PRIVATE, &mut addr);
-    sqe.user_data = 0x3a;
-    ring.push(&sqe).ok()?;
-    ring.submit().ok()?;
-    rt::ring::result(&ring.wait_for(0x3a).ok()?).ok()?;
-    Some(addr)
+    rt::mm::map_anonymous(ring, len, RW, PRIVATE).ok()
 }
 
 fn read_sqe(fd: i32, addr: u64, len: u32, user_data: u64) -> Sqe {

@@ -30,6 +30,7 @@ pub mod futex;
 #[cfg(not(test))]
 pub mod heap;
 pub mod io;
+pub mod mm;
 pub mod prep;
 pub mod process;
 pub mod ring;
