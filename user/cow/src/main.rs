@@ -203,6 +203,10 @@ fn parent(
         "a fork of a fork works, and statuses come back",
         nested(ring) == Some(WaitStatus::Exited(7)),
     );
+    checks.check(
+        "forks while a sibling thread writes: no write after a fork reaches its child",
+        race(ring),
+    );
     checks.report(ring)
 }
 
@@ -222,4 +226,61 @@ fn nested(ring: &mut Ring) -> Option<WaitStatus> {
         }
         Forked::Parent(child) => process::wait(ring, child).ok(),
     }
+}
+
+/// The page a sibling thread keeps writing during [`race`]: a counter, and
+/// a flag that stops it.
+struct Race {
+    counter: core::sync::atomic::AtomicU64,
+    stop: core::sync::atomic::AtomicBool,
+}
+
+static RACE: Race = Race {
+    counter: core::sync::atomic::AtomicU64::new(0),
+    stop: core::sync::atomic::AtomicBool::new(false),
+};
+
+extern "C" fn writer(_: u64, _: u64) -> ! {
+    use core::sync::atomic::Ordering;
+    while !RACE.stop.load(Ordering::Relaxed) {
+        RACE.counter.fetch_add(1, Ordering::Relaxed);
+    }
+    rt::thread::exit()
+}
+
+/// Forks a few times while a sibling thread (on another CPU when there is
+/// one) increments a counter as fast as it can.  Each child reads the
+/// counter, waits, and reads it again: it must not have moved, or a write
+/// of the parent's thread reached a page the child already shared (a stale
+/// writable TLB entry the clone's shootdown missed).
+fn race(ring: &mut Ring) -> bool {
+    use core::sync::atomic::Ordering;
+    let Ok(thread) = rt::thread::spawn(ring, writer, 0) else {
+        return false;
+    };
+    // Let it start.
+    let start = RACE.counter.load(Ordering::Relaxed);
+    let began = ticks();
+    while RACE.counter.load(Ordering::Relaxed) == start && ticks() - began < 5_000_000_000 {
+        core::hint::spin_loop();
+    }
+    let mut all_still = RACE.counter.load(Ordering::Relaxed) != start;
+    for _ in 0..8 {
+        let status = match process::fork(ring) {
+            Ok(Forked::Child) => {
+                let first = RACE.counter.load(Ordering::Relaxed);
+                let began = ticks();
+                while ticks() - began < 2_000_000 {
+                    core::hint::spin_loop();
+                }
+                let moved = RACE.counter.load(Ordering::Relaxed) != first;
+                rt::syscall::exit(i32::from(moved))
+            }
+            Ok(Forked::Parent(child)) => process::wait(ring, child),
+            Err(errno) => Err(errno),
+        };
+        all_still &= status == Ok(WaitStatus::Exited(0));
+    }
+    RACE.stop.store(true, Ordering::Relaxed);
+    all_still && rt::thread::join(ring, thread).is_ok()
 }
