@@ -66,6 +66,7 @@ pub fn kmain(boot: &'static BootInfo) -> ! {
         }
     }
 
+    crate::mm::aslr::init(options.aslr);
     crate::sched::init();
     for index in 1..arch::percpu::online_count() {
         if let Some(cpu) = arch::percpu::get(index) {

@@ -48,6 +48,21 @@ pub struct Options<'a> {
     pub quick: bool,
     /// The words after `--`: the first program's arguments.
     pub init_args: &'a str,
+    /// Address-space randomization: `aslr=off`, or `aslr=SEED` (hex with
+    /// `0x`, or decimal) to repeat a boot's layouts.
+    pub aslr: Aslr,
+}
+
+/// How user address spaces are laid out.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Aslr {
+    /// Randomized from a seed drawn at boot (RDRAND, else TSC jitter).
+    #[default]
+    Random,
+    /// Randomized from this seed.
+    Seed(u64),
+    /// The fixed layout.
+    Off,
 }
 
 impl Default for Options<'_> {
@@ -60,6 +75,7 @@ impl Default for Options<'_> {
             init: Some(DEFAULT_INIT),
             quick: false,
             init_args: "",
+            aslr: Aslr::Random,
         }
     }
 }
@@ -104,6 +120,12 @@ pub fn parse<'a>(line: &'a str, mut warn: impl FnMut(Warning<'a>)) -> Options<'a
             }
             ("crash", None) => ignore("crash needs a value"),
             ("quick", None) => options.quick = true,
+            ("aslr", Some("off")) => options.aslr = Aslr::Off,
+            ("aslr", Some(value)) => match parse_seed(value) {
+                Some(seed) => options.aslr = Aslr::Seed(seed),
+                None => ignore("aslr takes off, or a seed (0x... or decimal)"),
+            },
+            ("aslr", None) => ignore("aslr needs off or a seed"),
             ("init", Some("none")) => options.init = None,
             ("init", Some("")) | ("init", None) => ignore("init needs a path, or none"),
             ("init", Some(path)) => options.init = Some(path),
@@ -111,6 +133,14 @@ pub fn parse<'a>(line: &'a str, mut warn: impl FnMut(Warning<'a>)) -> Options<'a
         }
     }
     options
+}
+
+/// A seed as `aslr=` takes it: `0x` and hex digits, or decimal.
+fn parse_seed(value: &str) -> Option<u64> {
+    match value.strip_prefix("0x") {
+        Some(hex) => u64::from_str_radix(hex, 16).ok(),
+        None => value.parse().ok(),
+    }
 }
 
 /// The line before a lone `--` word, and what follows it (trimmed).
@@ -159,6 +189,19 @@ mod tests {
         assert_eq!(options.crash, Some(CrashKind::PageFault));
         assert!(options.bench);
         assert!(options.quick);
+    }
+
+    #[test]
+    fn aslr_is_on_by_default_and_takes_off_or_a_seed() {
+        assert_eq!(parse_collect("").0.aslr, Aslr::Random);
+        assert_eq!(parse_collect("aslr=off").0.aslr, Aslr::Off);
+        assert_eq!(parse_collect("aslr=0x1F").0.aslr, Aslr::Seed(0x1f));
+        assert_eq!(parse_collect("aslr=42").0.aslr, Aslr::Seed(42));
+        for bad in ["aslr", "aslr=", "aslr=0xzz", "aslr=on", "aslr=-1"] {
+            let (options, warnings) = parse_collect(bad);
+            assert_eq!(options.aslr, Aslr::Random, "{bad}");
+            assert_eq!(warnings.len(), 1, "{bad}");
+        }
     }
 
     #[test]

@@ -8,6 +8,8 @@
 //! 0xffff_ffff_8000_0000 ..                         kernel image (text RX, rodata R, data RW)
 //! ```
 //!
+//! - `aslr`: user address-space randomization (the per-boot seed, each
+//!   process's layout);
 //! - `frame`: physical frames (buddy allocator over a `PageInfo` array);
 //! - `paging`: the kernel page tables;
 //! - `heap`: the global allocator;
@@ -23,6 +25,8 @@
 //!   a completion event;
 //! - `pin`: pinned user buffers.
 
+#[cfg(not(test))]
+pub mod aslr;
 pub mod frame;
 #[cfg(not(test))]
 pub mod heap;

@@ -63,10 +63,6 @@ pub enum Placement {
 /// the ring and the main stack.
 pub const MMAP_AREA: PageRange = PageRange::between(0x0000_1000_0000_0000, 0x0000_7e00_0000_0000);
 
-/// Where the kernel keeps a process's ELF image (a kernel-only region):
-/// the top of [`MMAP_AREA`], or the first free place below.
-const IMAGE_HINT: u64 = 0x0000_7d00_0000_0000;
-
 /// Page protections for user mappings.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Protection {
@@ -218,6 +214,9 @@ pub struct Space {
     /// What each range is: the tree `MMAP`, `MUNMAP`, faults and the
     /// teardown consult.
     regions: RegionTree<Backing>,
+    /// Where mappings without a hint go, top-down: the end of
+    /// [`MMAP_AREA`], moved down by address-space randomization.
+    mmap_top: u64,
 }
 
 impl Space {
@@ -236,7 +235,24 @@ impl Space {
         Ok(Self {
             pml4,
             regions: RegionTree::new(),
+            mmap_top: MMAP_AREA.end(),
         })
+    }
+
+    /// Moves where mappings without a hint go `shift` bytes down from the
+    /// top of [`MMAP_AREA`] (`mm::aslr`).
+    pub fn randomize_mmap(&mut self, shift: u64) {
+        let floor = MMAP_AREA.start() + (MMAP_AREA.len_bytes() / 2);
+        self.mmap_top = MMAP_AREA.end().saturating_sub(shift).max(floor);
+    }
+
+    /// Where `len` bytes go without `MAP_FIXED`: at `hint` if it is free,
+    /// else top-down from the randomized top, else anywhere in the area.
+    fn place(&self, len: u64, hint: u64) -> Result<u64, Errno> {
+        let below_top = PageRange::new(MMAP_AREA.start(), self.mmap_top)?;
+        self.regions
+            .find_free(len, hint, below_top)
+            .or_else(|_| self.regions.find_free(len, hint, MMAP_AREA))
     }
 
     pub fn pml4(&self) -> PhysAddr {
@@ -356,7 +372,7 @@ impl Space {
     /// Returns where it lies.
     pub fn keep_image(&mut self, image: &'static [u8]) -> Result<u64, Errno> {
         let len = (image.len() as u64).max(1).next_multiple_of(PAGE_SIZE);
-        let start = self.regions.find_free(len, IMAGE_HINT, MMAP_AREA)?;
+        let start = self.place(len, 0)?;
         let range = PageRange::new(start, start + len)?;
         let protection = region::Protection {
             readable: true,
@@ -410,7 +426,7 @@ impl Space {
                 Ok((addr, frames, gather))
             }
             Placement::Anywhere { hint } => {
-                let start = self.regions.find_free(len, hint, MMAP_AREA)?;
+                let start = self.place(len, hint)?;
                 let range = PageRange::new(start, start + len)?;
                 let region = Region::new(range, protection, flags, backing, offset)?;
                 self.regions.insert(region)?;
@@ -873,6 +889,7 @@ impl Space {
             Ok(child) => child,
             Err(errno) => return (Err(errno), gather),
         };
+        child.mmap_top = self.mmap_top;
         for region in self.regions.iter() {
             if region.object().is_physical() {
                 continue;

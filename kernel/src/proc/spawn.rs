@@ -27,6 +27,7 @@ use alloc::sync::Arc;
 use alloc::vec::Vec;
 
 /// One page below the top of the user half; the page above stays unmapped.
+/// Address-space randomization moves each process's stack down from here.
 pub const STACK_TOP: u64 = 0x0000_7fff_ffff_f000;
 pub const STACK_BYTES: u64 = 64 * 1024;
 /// The most argument bytes (strings and pointers) a program gets.
@@ -62,11 +63,14 @@ pub fn spawn_child(
         return Err(Errno::EACCES);
     }
     let plan = elf::plan(file.data).map_err(|error| error.errno())?;
+    let layout = crate::mm::aslr::next_layout();
+    let stack_top = STACK_TOP - layout.stack_shift;
     let mut space = Space::new()?;
+    space.randomize_mmap(layout.mmap_shift);
     space.load(file.data, &plan)?;
     space.keep_image(file.data)?;
     space.map_zeroed_as(
-        STACK_TOP - STACK_BYTES,
+        stack_top - STACK_BYTES,
         STACK_BYTES,
         Protection {
             writable: true,
@@ -90,7 +94,7 @@ pub fn spawn_child(
         (AT_RING_ADDR, RING_ADDR),
         (AT_RING_BYTES, ring.total_bytes() as u64),
     ];
-    let (image, rsp) = initial_stack(arguments, &auxv)?;
+    let (image, rsp) = initial_stack(arguments, &auxv, stack_top)?;
     space.write(rsp, &image)?;
 
     let name = String::from(file.file_name());
@@ -149,17 +153,21 @@ fn map_ring(space: &mut Space) -> Result<Arc<Ring>, Errno> {
     Ok(ring)
 }
 
-/// The bytes from the initial RSP up to `STACK_TOP`, and that RSP.
-fn initial_stack(arguments: &[&str], auxv: &[(u64, u64)]) -> Result<(Vec<u8>, u64), Errno> {
+/// The bytes from the initial RSP up to `stack_top`, and that RSP.
+fn initial_stack(
+    arguments: &[&str],
+    auxv: &[(u64, u64)],
+    stack_top: u64,
+) -> Result<(Vec<u8>, u64), Errno> {
     let strings: usize = arguments.iter().map(|argument| argument.len() + 1).sum();
     // argc, argv, NULL, envp's NULL, the auxv pairs and AT_NULL's pair.
     let words = 1 + arguments.len() + 1 + 1 + 2 * auxv.len() + 2;
     if strings + 8 * words > MAX_ARGUMENT_BYTES {
         return Err(Errno::E2BIG);
     }
-    let strings_start = STACK_TOP - strings as u64;
+    let strings_start = stack_top - strings as u64;
     let rsp = (strings_start - 8 * words as u64) & !15;
-    let mut image = alloc::vec![0u8; (STACK_TOP - rsp) as usize];
+    let mut image = alloc::vec![0u8; (stack_top - rsp) as usize];
     let mut put = |at: u64, bytes: &[u8]| {
         let offset = (at - rsp) as usize;
         image[offset..offset + bytes.len()].copy_from_slice(bytes);
@@ -220,6 +228,45 @@ mod ktests {
             // The kernel still runs programs afterwards.
             let again = spawn("bin/true", &["true"]).map_err(|e| alloc::format!("{e}"))?;
             ensure_eq!(again.wait().await, ExitStatus::Exited(0));
+            Ok(())
+        }
+    );
+
+    crate::ktest!(
+        async fn each_process_gets_its_own_randomized_stack_and_mmap_area() {
+            // `cat` with no input blocks on the console, so its space stays
+            // to be looked at; it is then told to end.
+            let mut layouts = Vec::new();
+            for _ in 0..4 {
+                let process = spawn("bin/cat", &["cat"]).map_err(|e| alloc::format!("{e}"))?;
+                let layout = process.with_space(|space| {
+                    let records = space.query();
+                    let stack = records
+                        .iter()
+                        .filter(|r| r.flags & abi::file::VM_STACK != 0)
+                        .map(|r| r.end)
+                        .max();
+                    let image = records
+                        .iter()
+                        .find(|r| r.flags & abi::file::VM_USER_ACCESSIBLE == 0)
+                        .map(|r| r.start);
+                    (stack, image)
+                });
+                process.begin_exit(ExitStatus::Exited(0));
+                process.wait().await;
+                layouts.push(layout.ok_or("the space was gone")?);
+            }
+            if crate::mm::aslr::next_layout() == crate::mm::aslr::Layout::default() {
+                return Ok(()); // booted with aslr=off
+            }
+            for (index, one) in layouts.iter().enumerate() {
+                crate::ensure!(
+                    layouts[index + 1..]
+                        .iter()
+                        .all(|other| other.0 != one.0 && other.1 != one.1),
+                    "two processes share a stack top or an mmap placement: {layouts:?}"
+                );
+            }
             Ok(())
         }
     );

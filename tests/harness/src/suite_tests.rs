@@ -56,6 +56,7 @@ fn full_matrix() {
             "pc-qemu64",
             "boot/bad-initfs",
             "boot/bad-cmdline",
+            "oom/128M",
             "shell/console",
             "crash/page-fault",
             "crash/panic"
@@ -76,6 +77,8 @@ fn full_matrix() {
     );
     let big = case(&cases, "boot/smp8-4G");
     assert_eq!((big.smp, big.mem, big.append), (8, "4G", "quick"));
+    let oom = case(&cases, "oom/128M");
+    assert_eq!((oom.mem, oom.append), ("128M", "init=bin/oom"));
     let small = case(&cases, "boot/smp1-128M");
     assert_eq!((small.smp, small.mem), (1, "128M"));
     let pit = case(&cases, "pit");
@@ -107,7 +110,13 @@ fn quick_matrix_skips_boot_cases() {
     let names: Vec<String> = matrix(&options).into_iter().map(|c| c.name).collect();
     assert_eq!(
         names,
-        ["smp2", "shell/console", "crash/page-fault", "crash/panic"]
+        [
+            "smp2",
+            "oom/128M",
+            "shell/console",
+            "crash/page-fault",
+            "crash/panic"
+        ]
     );
 }
 
