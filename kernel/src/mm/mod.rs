@@ -10,7 +10,8 @@
 //!
 //! - `frame`: physical frames (buddy allocator over a `PageInfo` array);
 //! - `paging`: the kernel page tables;
-//! - `heap`: the global allocator;
+//! - `heap`: the global allocator, on `slab`: size classes of objects in
+//!   slabs that go back to the frame allocator when they empty (host-tested);
 //! - `kstack`: guarded kernel stacks;
 //! - `region`: what each range of a user space is (the region tree and the
 //!   `MMAP`/`MUNMAP`/`MPROTECT` rules; host-tested; not wired to the ops
@@ -34,6 +35,7 @@ pub mod pin;
 pub mod region;
 #[cfg(not(test))]
 pub mod shootdown;
+pub mod slab;
 #[cfg(not(test))]
 pub mod space;
 
