@@ -143,6 +143,29 @@ mod tests {
         assert_eq!(stats.slab_objects(), 5);
         assert_eq!(stats.heap_frames_in_use(), 11 + 1);
     }
+
+    #[test]
+    fn a_footprint_counts_spare_slabs_as_free_and_prints_every_class() {
+        let mut stats = MemStats {
+            managed_frames: 100,
+            free_frames: 60,
+            ..MemStats::default()
+        };
+        stats.slab_classes[0] = SlabClassStats {
+            object_bytes: 16,
+            objects: 7,
+            frames: 3,
+            spare_frames: 1,
+        };
+        let footprint = stats.footprint();
+        assert_eq!(footprint.frames_in_use, 39);
+        extern crate std;
+        use std::string::ToString;
+        assert_eq!(
+            footprint.to_string(),
+            "frames=39 slab=7,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0"
+        );
+    }
 }
 
 /// FUTEX_WAIT/FUTEX_WAKE's `fd`: futex2 flags.  Only 32-bit futexes.
@@ -250,6 +273,41 @@ impl MemStats {
 }
 
 const _: () = assert!(core::mem::size_of::<MemStats>() == 11 * 8 + MAX_SLAB_CLASSES * 32);
+
+/// What must come back exactly once a process is gone, for the leak
+/// checks: frames in use (an empty spare slab counts as free) and the
+/// kernel heap's objects in each slab class.  It prints as the
+/// `memcheck:` lines' machine-readable part, `frames=N slab=A,B,...`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Footprint {
+    pub frames_in_use: u64,
+    pub slab_objects: [u64; MAX_SLAB_CLASSES],
+}
+
+impl MemStats {
+    pub fn footprint(&self) -> Footprint {
+        let spare: u64 = self
+            .slab_classes
+            .iter()
+            .map(|class| class.spare_frames)
+            .sum();
+        Footprint {
+            frames_in_use: self.managed_frames - self.free_frames - spare,
+            slab_objects: core::array::from_fn(|class| self.slab_classes[class].objects),
+        }
+    }
+}
+
+impl core::fmt::Display for Footprint {
+    fn fmt(&self, out: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        write!(out, "frames={} slab=", self.frames_in_use)?;
+        for (index, objects) in self.slab_objects.iter().enumerate() {
+            let comma = if index == 0 { "" } else { "," };
+            write!(out, "{comma}{objects}")?;
+        }
+        Ok(())
+    }
+}
 
 /// One record of `VM_QUERY`'s output: a region of the caller's address
 /// space.  Records come in address order, as many as fit the buffer.

@@ -12,6 +12,7 @@
 //! | `crash=KIND`      | deliberately fail: `page-fault`, `panic`, `invalid-opcode`, `stack-overflow` |
 //! | `init=PATH`       | the first program (default `bin/init`); `init=none` starts none |
 //! | `quick`           | tell the first program to keep its demos short (the test suite's boots) |
+//! | `leak=KIND`       | leak a `frame` or a `slab` object inside every kernel leak check, to prove the check sees it |
 //! | `-- ARGS...`      | everything after a lone `--` is the first program's arguments (as on Linux) |
 
 use crate::log::Level;
@@ -34,6 +35,13 @@ impl CrashKind {
     ];
 }
 
+/// A deliberate leak, to test the leak checks (`mm::memcheck`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LeakKind {
+    Frame,
+    Slab,
+}
+
 /// The parsed options.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Options<'a> {
@@ -48,6 +56,7 @@ pub struct Options<'a> {
     pub quick: bool,
     /// The words after `--`: the first program's arguments.
     pub init_args: &'a str,
+    pub leak: Option<LeakKind>,
 }
 
 impl Default for Options<'_> {
@@ -60,6 +69,7 @@ impl Default for Options<'_> {
             init: Some(DEFAULT_INIT),
             quick: false,
             init_args: "",
+            leak: None,
         }
     }
 }
@@ -104,6 +114,9 @@ pub fn parse<'a>(line: &'a str, mut warn: impl FnMut(Warning<'a>)) -> Options<'a
             }
             ("crash", None) => ignore("crash needs a value"),
             ("quick", None) => options.quick = true,
+            ("leak", Some("frame")) => options.leak = Some(LeakKind::Frame),
+            ("leak", Some("slab")) => options.leak = Some(LeakKind::Slab),
+            ("leak", _) => ignore("leak needs a kind: frame or slab"),
             ("init", Some("none")) => options.init = None,
             ("init", Some("")) | ("init", None) => ignore("init needs a path, or none"),
             ("init", Some(path)) => options.init = Some(path),
@@ -152,7 +165,8 @@ mod tests {
     #[test]
     fn known_options_parse() {
         let (options, warnings) =
-            parse_collect("loglevel=debug ktest=apic crash=page-fault bench quick");
+            parse_collect("loglevel=debug ktest=apic crash=page-fault bench quick leak=slab");
+        assert_eq!(options.leak, Some(LeakKind::Slab));
         assert!(warnings.is_empty(), "{warnings:?}");
         assert_eq!(options.log_level, Level::Debug);
         assert_eq!(options.ktest, Some("apic"));

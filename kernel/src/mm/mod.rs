@@ -19,7 +19,8 @@
 //! - `space`: a user page table, which maps what the regions describe;
 //!   `shootdown`: TLB invalidation on every CPU that has a space loaded, as
 //!   a completion event;
-//! - `pin`: pinned user buffers.
+//! - `pin`: pinned user buffers;
+//! - `memcheck`: the leak checks around test processes.
 
 pub mod frame;
 #[cfg(not(test))]
@@ -28,6 +29,8 @@ pub mod heap;
 pub mod init;
 #[cfg(not(test))]
 pub mod kstack;
+#[cfg(not(test))]
+pub mod memcheck;
 #[cfg(not(test))]
 pub mod paging;
 #[cfg(not(test))]

@@ -161,8 +161,32 @@ mod ktests {
     use crate::proc::spawn::spawn;
 
     async fn run(path: &str) -> Result<ExitStatus, alloc::string::String> {
-        let process = spawn(path, &[path]).map_err(|e| alloc::format!("spawning {path}: {e}"))?;
-        Ok(process.wait().await)
+        run_with(&[path]).await
+    }
+
+    /// Runs `arguments[0]` with `arguments` twice, the second time inside
+    /// a leak check: the harness fails the run unless every frame and slab
+    /// object the second run took came back once it was gone.  The first
+    /// run lets the kernel's tables (run queues, executor queues, handle
+    /// tables) grow to what the program needs; what they keep is theirs,
+    /// not a leak.
+    async fn run_with(arguments: &[&str]) -> Result<ExitStatus, alloc::string::String> {
+        let path = arguments[0];
+        let once = async || {
+            let process =
+                spawn(path, arguments).map_err(|e| alloc::format!("spawning {path}: {e}"))?;
+            Ok::<_, alloc::string::String>(process.wait().await)
+        };
+        let warm_up = once().await?;
+        let watch = crate::mm::memcheck::begin(path).await;
+        let status = once().await?;
+        watch.end().await;
+        if warm_up != status {
+            return Err(alloc::format!(
+                "{path} ended with {warm_up:?}, then with {status:?}"
+            ));
+        }
+        Ok(status)
     }
 
     crate::ktest!(
@@ -194,9 +218,10 @@ mod ktests {
         async fn init_runs_the_demos_and_exits_cleanly() {
             // Quick: the threads demo with 300 threads (10,000 is
             // `scripts/run`'s).
-            let process =
-                spawn("bin/init", &["init", "quick"]).map_err(|e| alloc::format!("{e}"))?;
-            crate::ensure_eq!(process.wait().await, ExitStatus::Exited(0));
+            crate::ensure_eq!(
+                run_with(&["bin/init", "quick"]).await?,
+                ExitStatus::Exited(0)
+            );
             Ok(())
         }
     );
@@ -212,9 +237,10 @@ mod ktests {
         async fn two_thousand_threads_block_on_a_futex_and_leave_nothing_behind() {
             // Enough threads that anything kept per thread (a run queue's
             // room, a table's) exceeds the demo's residue limit.
-            let process =
-                spawn("bin/threads", &["threads", "2000"]).map_err(|e| alloc::format!("{e}"))?;
-            crate::ensure_eq!(process.wait().await, ExitStatus::Exited(0));
+            crate::ensure_eq!(
+                run_with(&["bin/threads", "2000"]).await?,
+                ExitStatus::Exited(0)
+            );
             Ok(())
         }
     );
@@ -245,8 +271,7 @@ mod ktests {
 
     crate::ktest!(
         async fn spawn_tree_statuses_add_up() {
-            let process = spawn("bin/spawn", &["spawn", "3"]).map_err(|e| alloc::format!("{e}"))?;
-            crate::ensure_eq!(process.wait().await, ExitStatus::Exited(0));
+            crate::ensure_eq!(run_with(&["bin/spawn", "3"]).await?, ExitStatus::Exited(0));
             Ok(())
         }
     );

@@ -55,6 +55,9 @@ pub struct Case {
     pub input: &'static [u8],
     pub prompt: &'static [u8],
     pub expect: Expect,
+    /// The kernel leaks on purpose (`leak=` in `append`): the leak checks
+    /// must report it, and the case fails if they do not.
+    pub injects_leak: bool,
 }
 
 /// The cases `options` select, in the order they run.
@@ -70,6 +73,7 @@ pub fn matrix(options: &TestOptions) -> Vec<Case> {
         input: b"",
         prompt: b"",
         expect,
+        injects_leak: false,
     };
     let mut cases: Vec<Case> = options
         .smp_list
@@ -121,6 +125,17 @@ pub fn matrix(options: &TestOptions) -> Vec<Case> {
                 words: &["ignoring"],
             },
         ));
+    }
+    // The leak checks' own test: a kernel that leaks a frame, or a slab
+    // object, inside every check must be caught by them.
+    for (name, append) in [
+        ("memcheck/leak-frame", "ktest=hello_writes leak=frame"),
+        ("memcheck/leak-slab", "ktest=hello_writes leak=slab"),
+    ] {
+        cases.push(Case {
+            injects_leak: true,
+            ..case(name, 2, "256M", append, Expect::Ktest)
+        });
     }
     // The shell, driven through the console as a person would: typed lines
     // (echoed by the kernel's line discipline), pipelines, a redirect, a

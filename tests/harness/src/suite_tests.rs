@@ -56,6 +56,8 @@ fn full_matrix() {
             "pc-qemu64",
             "boot/bad-initfs",
             "boot/bad-cmdline",
+            "memcheck/leak-frame",
+            "memcheck/leak-slab",
             "shell/console",
             "crash/page-fault",
             "crash/panic"
@@ -95,6 +97,14 @@ fn full_matrix() {
     );
     assert_eq!(case(&cases, "crash/page-fault").append, "crash=page-fault");
     assert_eq!(case(&cases, "crash/panic").append, "crash=panic");
+    let leak = case(&cases, "memcheck/leak-slab");
+    assert!(leak.injects_leak && leak.append.contains("leak=slab"));
+    assert!(
+        cases
+            .iter()
+            .filter(|c| c.injects_leak)
+            .all(|c| c.name.starts_with("memcheck/"))
+    );
 }
 
 #[test]
@@ -107,7 +117,14 @@ fn quick_matrix_skips_boot_cases() {
     let names: Vec<String> = matrix(&options).into_iter().map(|c| c.name).collect();
     assert_eq!(
         names,
-        ["smp2", "shell/console", "crash/page-fault", "crash/panic"]
+        [
+            "smp2",
+            "memcheck/leak-frame",
+            "memcheck/leak-slab",
+            "shell/console",
+            "crash/page-fault",
+            "crash/panic"
+        ]
     );
 }
 
