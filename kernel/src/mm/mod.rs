@@ -20,7 +20,8 @@
 //!   `shootdown`: TLB invalidation on every CPU that has a space loaded, as
 //!   a completion event;
 //! - `pin`: pinned user buffers;
-//! - `memcheck`: the leak checks around test processes.
+//! - `memcheck`: the leak checks around test processes;
+//! - `usercopy`: reading a process's memory for the kernel's reports.
 
 pub mod frame;
 #[cfg(not(test))]
@@ -41,6 +42,8 @@ pub mod shootdown;
 pub mod slab;
 #[cfg(not(test))]
 pub mod space;
+#[cfg(not(test))]
+pub mod usercopy;
 
 use x86_64::{PhysAddr, VirtAddr};
 

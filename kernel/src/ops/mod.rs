@@ -277,6 +277,30 @@ mod ktests {
     );
 
     crate::ktest!(
+        async fn a_prot_none_read_kills_its_process() {
+            // The crash report's backtrace is checked by the harness's
+            // `crash-report/*` cases.
+            match run("bin/protnone").await? {
+                ExitStatus::Killed(fault) => {
+                    crate::ensure_eq!(fault.vector, 14);
+                    // A user-mode read of a present page (the frame stays).
+                    crate::ensure_eq!(fault.error_code & 0b111, 0b101);
+                    Ok(())
+                }
+                other => Err(alloc::format!("expected a page-fault kill, got {other:?}")),
+            }
+        }
+    );
+
+    crate::ktest!(
+        async fn a_thread_off_its_stack_kills_its_process_for_a_bad_stack() {
+            crate::ensure_eq!(run("bin/stackguard").await?, ExitStatus::BadStack);
+            crate::ensure_eq!(ExitStatus::BadStack.wait_status(), 11);
+            Ok(())
+        }
+    );
+
+    crate::ktest!(
         async fn ringtest_passes_every_check() {
             checks_pass("bin/ringtest").await
         }

@@ -133,6 +133,9 @@ pub struct Process {
     pub thread_exits: Event,
     /// Futex waiters by user address (futexes are private to a process).
     pub futexes: Mutex<BTreeMap<u64, VecDeque<Arc<FutexWaiter>>>>,
+    /// The program's ELF file in the initfs (which lives for ever), for
+    /// the symbol names of crash reports.
+    image: spin::Once<&'static [u8]>,
 }
 
 /// One FUTEX_WAIT in progress.
@@ -190,7 +193,18 @@ impl Process {
             next_stack: AtomicU64::new(THREAD_STACK_AREA),
             futexes: Mutex::new(BTreeMap::new()),
             thread_exits: Event::new(),
+            image: spin::Once::new(),
         }
+    }
+
+    /// Records the program's ELF file (see [`Process::image`]).
+    pub fn set_image(&self, image: &'static [u8]) {
+        self.image.call_once(|| image);
+    }
+
+    /// The program's ELF file, if known.
+    pub fn image(&self) -> Option<&'static [u8]> {
+        self.image.get().copied()
     }
 
     /// Adds a thread made by `make(index)` under the lowest free index.

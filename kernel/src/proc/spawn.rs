@@ -109,6 +109,7 @@ pub fn spawn_child(
         ring,
         HandleTable::with_stdio(stdio),
     ));
+    process.set_image(file.data);
     if let Some(parent_ring) = parent_ring {
         let handle = process.handles.lock().insert(Handle::Ring(parent_ring))?;
         debug_assert_eq!(handle, PARENT_RING);

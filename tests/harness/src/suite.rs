@@ -173,6 +173,48 @@ pub fn matrix(options: &TestOptions) -> Vec<Case> {
             },
         )
     });
+    // Crash reports of killed processes: the kill's reason and a user
+    // backtrace whose frames are named from the program's symbol table.
+    for smp in [1, 4] {
+        cases.push(case(
+            if smp == 1 {
+                "crash-report/protnone-smp1"
+            } else {
+                "crash-report/protnone-smp4"
+            },
+            smp,
+            "256M",
+            "init=bin/protnone",
+            Expect::PowerOff {
+                cpus: None,
+                words: &[
+                    "crash: process 1 (protnone) killed: page fault (signal 11)",
+                    "crash: user backtrace:",
+                    "protnone::read_the_forbidden_page",
+                    "bin/protnone ended: Killed",
+                ],
+            },
+        ));
+        cases.push(case(
+            if smp == 1 {
+                "crash-report/stackguard-smp1"
+            } else {
+                "crash-report/stackguard-smp4"
+            },
+            smp,
+            "256M",
+            "init=bin/stackguard",
+            Expect::PowerOff {
+                cpus: None,
+                words: &[
+                    "crash: process 1 (stackguard) killed: bad stack (signal 11)",
+                    "stackguard::leave_the_stack",
+                    "stackguard::runaway_thread",
+                    "bin/stackguard ended: BadStack",
+                ],
+            },
+        ));
+    }
     cases.push(case(
         "crash/page-fault",
         1,

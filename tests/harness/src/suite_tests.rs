@@ -59,6 +59,10 @@ fn full_matrix() {
             "memcheck/leak-frame",
             "memcheck/leak-slab",
             "shell/console",
+            "crash-report/protnone-smp1",
+            "crash-report/stackguard-smp1",
+            "crash-report/protnone-smp4",
+            "crash-report/stackguard-smp4",
             "crash/page-fault",
             "crash/panic"
         ]
@@ -122,6 +126,10 @@ fn quick_matrix_skips_boot_cases() {
             "memcheck/leak-frame",
             "memcheck/leak-slab",
             "shell/console",
+            "crash-report/protnone-smp1",
+            "crash-report/stackguard-smp1",
+            "crash-report/protnone-smp4",
+            "crash-report/stackguard-smp4",
             "crash/page-fault",
             "crash/panic"
         ]
