@@ -67,14 +67,6 @@ fn class_of(layout: &Layout) -> Option<usize> {
     slab::class_of(layout.size(), layout.align())
 }
 
-/// The bytes an allocation of `layout` really takes.
-fn footprint(layout: &Layout) -> usize {
-    match class_of(layout) {
-        Some(class) => slab::CLASS_BYTES[class],
-        None => (PAGE_SIZE as usize) << order_of(layout),
-    }
-}
-
 /// The buddy order for a large `layout`.
 fn order_of(layout: &Layout) -> usize {
     let pages = layout
@@ -91,47 +83,57 @@ fn order_of(layout: &Layout) -> usize {
 unsafe impl GlobalAlloc for KernelHeap {
     unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
         let _irq = InterruptGuard::new();
-        let object = match class_of(&layout) {
-            Some(class) => self.classes[class]
-                .lock()
-                .alloc(&Frames)
-                .map_or(ptr::null_mut(), NonNull::as_ptr),
-            None => match frames::alloc(order_of(&layout)) {
-                Some(phys) => {
-                    self.large_frames
-                        .fetch_add(1 << order_of(&layout), Ordering::Relaxed);
-                    phys_to_virt(phys.as_u64()).as_mut_ptr()
+        let (object, footprint) = match class_of(&layout) {
+            Some(class) => (
+                self.classes[class]
+                    .lock()
+                    .alloc(&Frames)
+                    .map_or(ptr::null_mut(), NonNull::as_ptr),
+                slab::CLASS_BYTES[class],
+            ),
+            None => {
+                let order = order_of(&layout);
+                match frames::alloc(order) {
+                    Some(phys) => {
+                        self.large_frames.fetch_add(1 << order, Ordering::Relaxed);
+                        (
+                            phys_to_virt(phys.as_u64()).as_mut_ptr(),
+                            (PAGE_SIZE as usize) << order,
+                        )
+                    }
+                    None => (ptr::null_mut(), 0),
                 }
-                None => ptr::null_mut(),
-            },
+            }
         };
         if !object.is_null() {
             self.bytes_in_use
                 .fetch_add(layout.size(), Ordering::Relaxed);
-            self.bytes_allocated
-                .fetch_add(footprint(&layout), Ordering::Relaxed);
+            self.bytes_allocated.fetch_add(footprint, Ordering::Relaxed);
         }
         object
     }
 
     unsafe fn dealloc(&self, object: *mut u8, layout: Layout) {
         let _irq = InterruptGuard::new();
+        let object = NonNull::new(object).expect("freeing a null heap object");
+        let footprint = match class_of(&layout) {
+            Some(class) => {
+                // SAFETY: `alloc` took the object from this class (the same
+                // layout picks the same class), and the caller is done with it.
+                unsafe { self.classes[class].lock().free(object, &Frames) };
+                slab::CLASS_BYTES[class]
+            }
+            None => {
+                let order = order_of(&layout);
+                // SAFETY: a block `alloc` took with this order.
+                unsafe { Frames.free(object, order) };
+                self.large_frames.fetch_sub(1 << order, Ordering::Relaxed);
+                (PAGE_SIZE as usize) << order
+            }
+        };
         self.bytes_in_use
             .fetch_sub(layout.size(), Ordering::Relaxed);
-        self.bytes_allocated
-            .fetch_sub(footprint(&layout), Ordering::Relaxed);
-        let object = NonNull::new(object).expect("freeing a null heap object");
-        match class_of(&layout) {
-            // SAFETY: `alloc` took the object from this class (the same
-            // layout picks the same class), and the caller is done with it.
-            Some(class) => unsafe { self.classes[class].lock().free(object, &Frames) },
-            None => {
-                // SAFETY: a block `alloc` took with this order.
-                unsafe { Frames.free(object, order_of(&layout)) };
-                self.large_frames
-                    .fetch_sub(1 << order_of(&layout), Ordering::Relaxed);
-            }
-        }
+        self.bytes_allocated.fetch_sub(footprint, Ordering::Relaxed);
     }
 }
 

@@ -99,6 +99,10 @@ pub fn class_of(size: usize, align: usize) -> Option<usize> {
         return None;
     }
     let mut class = usize::from(CLASS_BY_SIXTEENTHS[size.div_ceil(16)]);
+    // Every class is a multiple of 16 bytes: most requests stop here.
+    if align <= 16 {
+        return Some(class);
+    }
     while class_align(class) < align {
         class += 1;
         if class == CLASS_COUNT {
@@ -157,6 +161,11 @@ pub struct ClassStats {
 /// each class behind its own lock.
 pub struct SlabClass {
     class: usize,
+    /// The class's constants, kept here so the hot paths do no arithmetic.
+    object_bytes: usize,
+    capacity: u32,
+    /// Clears an object address's offset within its slab.
+    slab_mask: usize,
     partial: *mut SlabHeader,
     spare: *mut SlabHeader,
     objects: usize,
@@ -171,6 +180,9 @@ impl SlabClass {
     pub const fn new(class: usize) -> Self {
         Self {
             class,
+            object_bytes: CLASS_BYTES[class],
+            capacity: capacity(class) as u32,
+            slab_mask: !(slab_bytes(class) - 1),
             partial: ptr::null_mut(),
             spare: ptr::null_mut(),
             objects: 0,
@@ -202,7 +214,7 @@ impl SlabClass {
         let object = unsafe {
             let header = &mut *slab;
             let object = if header.free.is_null() {
-                let offset = HEADER_BYTES + header.carved as usize * CLASS_BYTES[self.class];
+                let offset = HEADER_BYTES + header.carved as usize * self.object_bytes;
                 header.carved += 1;
                 slab.cast::<u8>().add(offset)
             } else {
@@ -211,7 +223,7 @@ impl SlabClass {
                 object.cast::<u8>()
             };
             header.in_use += 1;
-            if header.in_use as usize == capacity(self.class) {
+            if header.in_use == self.capacity {
                 self.unlink(slab);
             }
             object
@@ -227,14 +239,14 @@ impl SlabClass {
     /// `object` came from [`SlabClass::alloc`] on this class (with the same
     /// `pages`) and is no longer used.
     pub unsafe fn free(&mut self, object: NonNull<u8>, pages: &impl PageSource) {
-        let slab = (object.as_ptr() as usize & !(slab_bytes(self.class) - 1)) as *mut SlabHeader;
+        let slab = (object.as_ptr() as usize & self.slab_mask) as *mut SlabHeader;
         // SAFETY: (1) the object lies in a slab of this class, whose header
         // is at the slab's aligned start; (2) the object is unused, so its
         // first word may become the free-list link (every class holds a
         // pointer).
         unsafe {
             let header = &mut *slab;
-            let was_full = header.in_use as usize == capacity(self.class);
+            let was_full = header.in_use == self.capacity;
             let freed = object.as_ptr().cast::<FreeObject>();
             freed.write(FreeObject { next: header.free });
             header.free = freed;

@@ -17,7 +17,7 @@
 #![forbid(unsafe_code)]
 
 use super::process::ExitStatus;
-use super::symbols::Symbols;
+use super::symbols::{Symbols, frame_chain};
 use crate::kprintln;
 use crate::sched::thread::Thread;
 
@@ -47,7 +47,11 @@ pub fn print(thread: &Thread, status: ExitStatus) {
     );
     kprintln!("crash:   rip {rip:#x} rsp {rsp:#x} rbp {rbp:#x}");
     let frames = process
-        .with_space(|space| walk(rip, rbp, |at| crate::mm::usercopy::read_u64(space, at)))
+        .with_space(|space| {
+            frame_chain(rip, rbp, MAX_FRAMES, |at| {
+                crate::mm::usercopy::read_u64(space, at)
+            })
+        })
         .unwrap_or_default();
     let symbols = process.image().and_then(Symbols::new);
     kprintln!("crash: user backtrace:");
@@ -65,26 +69,4 @@ pub fn print(thread: &Thread, status: ExitStatus) {
             None => kprintln!("crash:   #{index} {address:#x}"),
         }
     }
-}
-
-/// The return addresses along the frame-pointer chain from `rbp`, after
-/// `rip`.  Frames must move up the stack; the walk stops at RBP 0 (where
-/// `_start` begins the chain), at an unreadable frame, or at
-/// [`MAX_FRAMES`].
-fn walk(rip: u64, mut rbp: u64, read: impl Fn(u64) -> Option<u64>) -> alloc::vec::Vec<u64> {
-    let mut frames = alloc::vec![rip];
-    while frames.len() < MAX_FRAMES && rbp != 0 {
-        let (Some(next), Some(ret)) = (read(rbp), read(rbp.wrapping_add(8))) else {
-            break;
-        };
-        if ret == 0 {
-            break;
-        }
-        frames.push(ret);
-        if next <= rbp {
-            break;
-        }
-        rbp = next;
-    }
-    frames
 }

@@ -59,6 +59,34 @@ impl<'a> Symbols<'a> {
     }
 }
 
+/// `rip`, then the return addresses along the frame-pointer chain from
+/// `rbp` (each frame: the caller's RBP, then the return address), read
+/// with `read`.  Frames must move up the stack; the walk stops at RBP 0
+/// (where `_start` begins the chain), at an unreadable frame, a zero
+/// return address, or after `max_frames`.
+pub fn frame_chain(
+    rip: u64,
+    mut rbp: u64,
+    max_frames: usize,
+    read: impl Fn(u64) -> Option<u64>,
+) -> Vec<u64> {
+    let mut frames = alloc::vec![rip];
+    while frames.len() < max_frames && rbp != 0 {
+        let (Some(next), Some(ret)) = (read(rbp), read(rbp.wrapping_add(8))) else {
+            break;
+        };
+        if ret == 0 {
+            break;
+        }
+        frames.push(ret);
+        if next <= rbp {
+            break;
+        }
+        rbp = next;
+    }
+    frames
+}
+
 #[cfg(test)]
 #[path = "symbols_tests.rs"]
 mod tests;

@@ -47,3 +47,53 @@ fn not_an_elf_file_gives_none_and_no_address_below_the_first_symbol() {
     let symbols = Symbols::new(&image).unwrap();
     assert_eq!(symbols.lookup(0).map(|(name, _)| name.to_string()), None);
 }
+
+/// A stack as `read` sees it: address -> word.
+fn memory(words: &[(u64, u64)]) -> impl Fn(u64) -> Option<u64> + '_ {
+    |at| {
+        words
+            .iter()
+            .find(|&&(address, _)| address == at)
+            .map(|&(_, word)| word)
+    }
+}
+
+#[test]
+fn the_chain_is_followed_up_the_stack_to_rbp_zero() {
+    let stack = [
+        (0x1000, 0x1040),
+        (0x1008, 0xa1),
+        (0x1040, 0),
+        (0x1048, 0xa2),
+    ];
+    assert_eq!(
+        frame_chain(0xa0, 0x1000, 32, memory(&stack)),
+        [0xa0, 0xa1, 0xa2]
+    );
+}
+
+#[test]
+fn a_corrupt_chain_ends_the_walk() {
+    // A frame pointing down the stack (a loop), and one off the map.
+    let looping = [(0x1000, 0x1000), (0x1008, 0xa1)];
+    assert_eq!(
+        frame_chain(0xa0, 0x1000, 32, memory(&looping)),
+        [0xa0, 0xa1]
+    );
+    let unmapped = [(0x1000, 0x9000), (0x1008, 0xa1)];
+    assert_eq!(
+        frame_chain(0xa0, 0x1000, 32, memory(&unmapped)),
+        [0xa0, 0xa1]
+    );
+    assert_eq!(frame_chain(0xa0, 0x5000, 32, memory(&unmapped)), [0xa0]);
+    // A long, well-formed chain stops at the limit.
+    let long: Vec<(u64, u64)> = (0..100u64)
+        .flat_map(|i| {
+            [
+                (0x1000 + 16 * i, 0x1010 + 16 * i),
+                (0x1008 + 16 * i, 0xb00 + i),
+            ]
+        })
+        .collect();
+    assert_eq!(frame_chain(0xa0, 0x1000, 8, memory(&long)).len(), 8);
+}
