@@ -120,6 +120,52 @@ mod tests {
         assert_eq!(u64::from_le_bytes(bytes[32..40].try_into().unwrap()), 9);
         assert_eq!(u64::from_le_bytes(bytes[40..48].try_into().unwrap()), 1234);
     }
+
+    #[test]
+    fn mem_stats_bytes_are_the_fields_in_order() {
+        let mut stats = MemStats {
+            heap_bytes_requested: 1,
+            free_frames: 3,
+            heap_large_frames: 11,
+            ..MemStats::default()
+        };
+        stats.slab_classes[1] = SlabClassStats {
+            object_bytes: 32,
+            objects: 5,
+            frames: 2,
+            spare_frames: 1,
+        };
+        let bytes = stats.to_bytes();
+        let word =
+            |index: usize| u64::from_le_bytes(bytes[index * 8..index * 8 + 8].try_into().unwrap());
+        assert_eq!((word(0), word(2), word(10)), (1, 3, 11));
+        assert_eq!((word(15), word(16), word(17), word(18)), (32, 5, 2, 1));
+        assert_eq!(stats.slab_objects(), 5);
+        assert_eq!(stats.heap_frames_in_use(), 11 + 1);
+    }
+
+    #[test]
+    fn a_footprint_counts_spare_slabs_as_free_and_prints_every_class() {
+        let mut stats = MemStats {
+            managed_frames: 100,
+            free_frames: 60,
+            ..MemStats::default()
+        };
+        stats.slab_classes[0] = SlabClassStats {
+            object_bytes: 16,
+            objects: 7,
+            frames: 3,
+            spare_frames: 1,
+        };
+        let footprint = stats.footprint();
+        assert_eq!(footprint.frames_in_use, 39);
+        extern crate std;
+        use std::string::ToString;
+        assert_eq!(
+            footprint.to_string(),
+            "frames=39 slab=7,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0"
+        );
+    }
 }
 
 /// FUTEX_WAIT/FUTEX_WAKE's `fd`: futex2 flags.  Only 32-bit futexes.
@@ -152,6 +198,115 @@ pub struct MemStats {
     /// page tables, the ring's included), and of its page tables.
     pub resident_bytes: u64,
     pub page_table_bytes: u64,
+    /// Frames held by kernel heap blocks too large for a slab class.
+    pub heap_large_frames: u64,
+    /// The kernel heap's slab classes, smallest first; the unused tail of
+    /// the array is zero (`object_bytes == 0`).
+    pub slab_classes: [SlabClassStats; MAX_SLAB_CLASSES],
+}
+
+/// How many slab classes [`MemStats`] has room for.
+pub const MAX_SLAB_CLASSES: usize = 16;
+
+/// What one slab class of the kernel heap holds.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct SlabClassStats {
+    /// The size of the class's objects.
+    pub object_bytes: u64,
+    /// Objects handed out and not returned.
+    pub objects: u64,
+    /// Frames its slabs hold, and of those the empty spare slab's (kept
+    /// for reuse; it is free memory in all but name).
+    pub frames: u64,
+    pub spare_frames: u64,
+}
+
+impl MemStats {
+    /// The wire form: every field as a little-endian `u64`, in order.
+    pub fn to_bytes(&self) -> [u8; core::mem::size_of::<MemStats>()] {
+        let head = [
+            self.heap_bytes_requested,
+            self.heap_bytes_allocated,
+            self.free_frames,
+            self.managed_frames,
+            self.live_tasks,
+            self.live_threads,
+            self.parked_threads,
+            self.thread_struct_bytes,
+            self.resident_bytes,
+            self.page_table_bytes,
+            self.heap_large_frames,
+        ];
+        let classes = self.slab_classes.iter().flat_map(|class| {
+            [
+                class.object_bytes,
+                class.objects,
+                class.frames,
+                class.spare_frames,
+            ]
+        });
+        let mut bytes = [0u8; core::mem::size_of::<MemStats>()];
+        for (chunk, word) in bytes
+            .chunks_exact_mut(8)
+            .zip(head.into_iter().chain(classes))
+        {
+            chunk.copy_from_slice(&word.to_le_bytes());
+        }
+        bytes
+    }
+
+    /// Slab objects in use, over all classes.
+    pub fn slab_objects(&self) -> u64 {
+        self.slab_classes.iter().map(|class| class.objects).sum()
+    }
+
+    /// Frames the kernel heap holds beyond the empty spare slabs.
+    pub fn heap_frames_in_use(&self) -> u64 {
+        self.heap_large_frames
+            + self
+                .slab_classes
+                .iter()
+                .map(|class| class.frames - class.spare_frames)
+                .sum::<u64>()
+    }
+}
+
+const _: () = assert!(core::mem::size_of::<MemStats>() == 11 * 8 + MAX_SLAB_CLASSES * 32);
+
+/// What must come back exactly once a process is gone, for the leak
+/// checks: frames in use (an empty spare slab counts as free) and the
+/// kernel heap's objects in each slab class.  It prints as the
+/// `memcheck:` lines' machine-readable part, `frames=N slab=A,B,...`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Footprint {
+    pub frames_in_use: u64,
+    pub slab_objects: [u64; MAX_SLAB_CLASSES],
+}
+
+impl MemStats {
+    pub fn footprint(&self) -> Footprint {
+        let spare: u64 = self
+            .slab_classes
+            .iter()
+            .map(|class| class.spare_frames)
+            .sum();
+        Footprint {
+            frames_in_use: self.managed_frames - self.free_frames - spare,
+            slab_objects: core::array::from_fn(|class| self.slab_classes[class].objects),
+        }
+    }
+}
+
+impl core::fmt::Display for Footprint {
+    fn fmt(&self, out: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        write!(out, "frames={} slab=", self.frames_in_use)?;
+        for (index, objects) in self.slab_objects.iter().enumerate() {
+            let comma = if index == 0 { "" } else { "," };
+            write!(out, "{comma}{objects}")?;
+        }
+        Ok(())
+    }
 }
 
 /// One record of `VM_QUERY`'s output: a region of the caller's address

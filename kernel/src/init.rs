@@ -81,6 +81,7 @@ pub fn kmain(boot: &'static BootInfo) -> ! {
     if let Some(kind) = options.crash {
         crate::crash::trigger(kind);
     }
+    crate::mm::memcheck::inject_leak(options.leak);
     if let Some(filter) = options.ktest {
         crate::ktest::run(filter);
     }

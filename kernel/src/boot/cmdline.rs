@@ -12,6 +12,7 @@
 //! | `crash=KIND`      | deliberately fail: `page-fault`, `panic`, `invalid-opcode`, `stack-overflow` |
 //! | `init=PATH`       | the first program (default `bin/init`); `init=none` starts none |
 //! | `quick`           | tell the first program to keep its demos short (the test suite's boots) |
+//! | `leak=KIND`       | leak a `frame` or a `slab` object inside every kernel leak check, to prove the check sees it |
 //! | `-- ARGS...`      | everything after a lone `--` is the first program's arguments (as on Linux) |
 
 use crate::log::Level;
@@ -34,6 +35,13 @@ impl CrashKind {
     ];
 }
 
+/// A deliberate leak, to test the leak checks (`mm::memcheck`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LeakKind {
+    Frame,
+    Slab,
+}
+
 /// The parsed options.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Options<'a> {
@@ -51,6 +59,8 @@ pub struct Options<'a> {
     /// Address-space randomization: `aslr=off`, or `aslr=SEED` (hex with
     /// `0x`, or decimal) to repeat a boot's layouts.
     pub aslr: Aslr,
+    /// `leak=frame|slab`: leak inside every leak check (the checks' own test).
+    pub leak: Option<LeakKind>,
 }
 
 /// How user address spaces are laid out.
@@ -76,6 +86,7 @@ impl Default for Options<'_> {
             quick: false,
             init_args: "",
             aslr: Aslr::Random,
+            leak: None,
         }
     }
 }
@@ -126,6 +137,9 @@ pub fn parse<'a>(line: &'a str, mut warn: impl FnMut(Warning<'a>)) -> Options<'a
                 None => ignore("aslr takes off, or a seed (0x... or decimal)"),
             },
             ("aslr", None) => ignore("aslr needs off or a seed"),
+            ("leak", Some("frame")) => options.leak = Some(LeakKind::Frame),
+            ("leak", Some("slab")) => options.leak = Some(LeakKind::Slab),
+            ("leak", _) => ignore("leak needs a kind: frame or slab"),
             ("init", Some("none")) => options.init = None,
             ("init", Some("")) | ("init", None) => ignore("init needs a path, or none"),
             ("init", Some(path)) => options.init = Some(path),
@@ -182,7 +196,8 @@ mod tests {
     #[test]
     fn known_options_parse() {
         let (options, warnings) =
-            parse_collect("loglevel=debug ktest=apic crash=page-fault bench quick");
+            parse_collect("loglevel=debug ktest=apic crash=page-fault bench quick leak=slab");
+        assert_eq!(options.leak, Some(LeakKind::Slab));
         assert!(warnings.is_empty(), "{warnings:?}");
         assert_eq!(options.log_level, Level::Debug);
         assert_eq!(options.ktest, Some("apic"));

@@ -1,19 +1,18 @@
 //! The kernel heap, the global allocator.
 //!
-//! - Requests up to 2 KiB come from power-of-two size classes (16 B to
-//!   2 KiB).  Each class keeps a free list threaded through its free objects
-//!   and refills by splitting one 4 KiB frame.
-//! - Larger requests take a buddy block of the next power-of-two page count.
+//! - Requests up to 2 KiB come from the slab allocator's size classes
+//!   (`super::slab`: 16 B to 2 KiB, with classes between the powers of
+//!   two), each behind its own lock.  Slabs come from the frame allocator
+//!   and go back to it when they empty.
+//! - Larger requests, and the rare ones aligned past 64 bytes, take a buddy
+//!   block of the next power-of-two page count.
 //!
-//! A class is picked from `max(size, align)`, so every object is aligned to
-//! its class size and a buddy block to its own size: any alignment a
-//! `Layout` asks for is met.  Memory handed to a class stays with it (the
-//! slab allocator of the memory work will return empty pages).
-//!
-//! [`bytes_in_use`] counts the bytes handed out and not yet returned; the
-//! leak tests compare it before and after.
+//! [`bytes_in_use`] counts the bytes handed out and not yet returned;
+//! [`stats`] says what each class and the large blocks hold.  The leak
+//! tests compare them before and after.
 
 use super::frame::global as frames;
+use super::slab::{self, CLASS_COUNT, ClassStats, PageSource, SlabClass};
 use super::{PAGE_SIZE, phys_to_virt, virt_to_phys};
 use crate::arch::InterruptGuard;
 use core::alloc::{GlobalAlloc, Layout};
@@ -22,49 +21,50 @@ use core::sync::atomic::{AtomicUsize, Ordering};
 use spin::Mutex;
 use x86_64::VirtAddr;
 
-const MIN_CLASS_BYTES: usize = 16;
-const MAX_CLASS_BYTES: usize = 2048;
-const CLASS_COUNT: usize = 8; // 16, 32, .., 2048
+/// Slabs come from the buddy allocator, through the direct map.
+struct Frames;
 
-/// A free object: its first word links to the next free one.
-struct FreeList {
-    head: Option<NonNull<FreeList>>,
+impl PageSource for Frames {
+    fn alloc(&self, order: usize) -> Option<NonNull<u8>> {
+        let phys = frames::alloc(order)?;
+        NonNull::new(phys_to_virt(phys.as_u64()).as_mut_ptr())
+    }
+
+    unsafe fn free(&self, block: NonNull<u8>, order: usize) {
+        let phys =
+            virt_to_phys(VirtAddr::from_ptr(block.as_ptr())).expect("slab outside the direct map");
+        frames::free(phys, order);
+    }
 }
 
-// SAFETY: the list only holds pointers to heap memory that nothing else
-// references while it is free; access is serialized by the class's lock.
-unsafe impl Send for FreeList {}
-
 pub struct KernelHeap {
-    classes: [Mutex<FreeList>; CLASS_COUNT],
+    classes: [Mutex<SlabClass>; CLASS_COUNT],
     bytes_in_use: AtomicUsize,
     /// What the allocations really take: class sizes and whole blocks.
     bytes_allocated: AtomicUsize,
+    /// Frames held by blocks larger than a class serves.
+    large_frames: AtomicUsize,
 }
 
 #[global_allocator]
 static HEAP: KernelHeap = KernelHeap {
-    classes: [const { Mutex::new(FreeList { head: None }) }; CLASS_COUNT],
+    classes: {
+        let mut classes = [const { Mutex::new(SlabClass::new(0)) }; CLASS_COUNT];
+        let mut class = 0;
+        while class < CLASS_COUNT {
+            classes[class] = Mutex::new(SlabClass::new(class));
+            class += 1;
+        }
+        classes
+    },
     bytes_in_use: AtomicUsize::new(0),
     bytes_allocated: AtomicUsize::new(0),
+    large_frames: AtomicUsize::new(0),
 };
-
-/// The bytes an allocation of `layout` really takes.
-fn footprint(layout: &Layout) -> usize {
-    match class_of(layout) {
-        Some(class) => class_bytes(class),
-        None => (PAGE_SIZE as usize) << order_of(layout),
-    }
-}
 
 /// Which size class serves `layout`, or `None` for a buddy block.
 fn class_of(layout: &Layout) -> Option<usize> {
-    let bytes = layout.size().max(layout.align()).max(MIN_CLASS_BYTES);
-    (bytes <= MAX_CLASS_BYTES).then(|| bytes.next_power_of_two().trailing_zeros() as usize - 4)
-}
-
-fn class_bytes(class: usize) -> usize {
-    MIN_CLASS_BYTES << class
+    slab::class_of(layout.size(), layout.align())
 }
 
 /// The buddy order for a large `layout`.
@@ -76,78 +76,78 @@ fn order_of(layout: &Layout) -> usize {
     pages.next_power_of_two().trailing_zeros() as usize
 }
 
-impl KernelHeap {
-    fn alloc_small(&self, class: usize) -> *mut u8 {
-        let mut list = self.classes[class].lock();
-        if list.head.is_none() {
-            let Some(frame) = frames::alloc(0) else {
-                return ptr::null_mut();
-            };
-            let base = phys_to_virt(frame.as_u64()).as_mut_ptr::<u8>();
-            let size = class_bytes(class);
-            for offset in (0..PAGE_SIZE as usize).step_by(size).rev() {
-                // SAFETY: `offset` lies inside the fresh frame, which this
-                // class now owns; each object is at least a pointer in size.
-                let object = unsafe { base.add(offset) }.cast::<FreeList>();
-                // SAFETY: as above; the object is unused and aligned to its size.
-                unsafe { object.write(FreeList { head: list.head }) };
-                list.head = NonNull::new(object);
-            }
-        }
-        let object = list.head.expect("refilled above");
-        // SAFETY: `object` is a free object of this class, linked by us.
-        list.head = unsafe { object.as_ref().head };
-        object.as_ptr().cast()
-    }
-
-    fn free_small(&self, class: usize, object: *mut u8) {
-        let mut list = self.classes[class].lock();
-        let object = object.cast::<FreeList>();
-        // SAFETY: the caller returns an object of this class it no longer
-        // uses; its storage becomes the list link.
-        unsafe { object.write(FreeList { head: list.head }) };
-        list.head = NonNull::new(object);
-    }
-}
-
 // SAFETY: `alloc` returns memory of at least `layout.size()` bytes aligned
-// to `layout.align()` (see `class_of`/`order_of`), owned by nobody else;
-// `dealloc` takes it back with the same layout and so finds the same class
-// or order.
+// to `layout.align()` (a class is picked for both, see `slab::class_of`; a
+// buddy block is aligned to its size), owned by nobody else; `dealloc` takes
+// it back with the same layout and so finds the same class or order.
 unsafe impl GlobalAlloc for KernelHeap {
     unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
         let _irq = InterruptGuard::new();
-        let object = match class_of(&layout) {
-            Some(class) => self.alloc_small(class),
-            None => match frames::alloc(order_of(&layout)) {
-                Some(phys) => phys_to_virt(phys.as_u64()).as_mut_ptr(),
-                None => ptr::null_mut(),
-            },
+        let (object, footprint) = match class_of(&layout) {
+            Some(class) => (
+                self.classes[class]
+                    .lock()
+                    .alloc(&Frames)
+                    .map_or(ptr::null_mut(), NonNull::as_ptr),
+                slab::CLASS_BYTES[class],
+            ),
+            None => {
+                let order = order_of(&layout);
+                match frames::alloc(order) {
+                    Some(phys) => {
+                        self.large_frames.fetch_add(1 << order, Ordering::Relaxed);
+                        (
+                            phys_to_virt(phys.as_u64()).as_mut_ptr(),
+                            (PAGE_SIZE as usize) << order,
+                        )
+                    }
+                    None => (ptr::null_mut(), 0),
+                }
+            }
         };
         if !object.is_null() {
             self.bytes_in_use
                 .fetch_add(layout.size(), Ordering::Relaxed);
-            self.bytes_allocated
-                .fetch_add(footprint(&layout), Ordering::Relaxed);
+            self.bytes_allocated.fetch_add(footprint, Ordering::Relaxed);
         }
         object
     }
 
     unsafe fn dealloc(&self, object: *mut u8, layout: Layout) {
         let _irq = InterruptGuard::new();
+        let object = NonNull::new(object).expect("freeing a null heap object");
+        let footprint = match class_of(&layout) {
+            Some(class) => {
+                // SAFETY: `alloc` took the object from this class (the same
+                // layout picks the same class), and the caller is done with it.
+                unsafe { self.classes[class].lock().free(object, &Frames) };
+                slab::CLASS_BYTES[class]
+            }
+            None => {
+                let order = order_of(&layout);
+                // SAFETY: a block `alloc` took with this order.
+                unsafe { Frames.free(object, order) };
+                self.large_frames.fetch_sub(1 << order, Ordering::Relaxed);
+                (PAGE_SIZE as usize) << order
+            }
+        };
         self.bytes_in_use
             .fetch_sub(layout.size(), Ordering::Relaxed);
-        self.bytes_allocated
-            .fetch_sub(footprint(&layout), Ordering::Relaxed);
-        match class_of(&layout) {
-            Some(class) => self.free_small(class, object),
-            None => {
-                let phys = virt_to_phys(VirtAddr::from_ptr(object))
-                    .expect("heap block outside the direct map");
-                frames::free(phys, order_of(&layout));
-            }
-        }
+        self.bytes_allocated.fetch_sub(footprint, Ordering::Relaxed);
     }
+}
+
+/// What every size class holds now.
+pub fn stats() -> [ClassStats; CLASS_COUNT] {
+    core::array::from_fn(|class| {
+        let _irq = InterruptGuard::new();
+        HEAP.classes[class].lock().stats()
+    })
+}
+
+/// Frames held by allocations too large for a class.
+pub fn large_frames() -> usize {
+    HEAP.large_frames.load(Ordering::Relaxed)
 }
 
 /// Bytes currently allocated from the heap (as requested, not rounded).
@@ -205,6 +205,36 @@ crate::ktest!(
         drop(first);
         let second = alloc::boxed::Box::new([9u8; 200]);
         crate::ensure_eq!(&*second as *const [u8; 200] as usize, address);
+        Ok(())
+    }
+);
+
+crate::ktest!(
+    fn empty_slabs_go_back_to_the_frame_allocator() {
+        // 5,000 objects of a class nothing else uses much (1,536 bytes): the
+        // slabs they took go back when they are freed, all but the spare.
+        let class = slab::class_of(1500, 8).ok_or("no class for 1,500 bytes")?;
+        let free_before = frames::free_frames();
+        let stats_before = stats()[class];
+        let objects: alloc::vec::Vec<_> = (0..5_000)
+            .map(|_| alloc::boxed::Box::new([3u8; 1500]))
+            .collect();
+        let grown = stats()[class];
+        crate::ensure_eq!(grown.objects, stats_before.objects + 5_000);
+        crate::ensure!(grown.frames >= 5_000 * 1536 / 4096, "{grown:?}");
+        drop(objects);
+        let after = stats()[class];
+        crate::ensure_eq!(after.objects, stats_before.objects);
+        crate::ensure!(
+            after.slabs <= stats_before.slabs + 1,
+            "{after:?} kept slabs"
+        );
+        let spare_frames = after.spare_slabs << slab::slab_order(class);
+        crate::ensure!(
+            frames::free_frames() + spare_frames >= free_before,
+            "{} frames not returned",
+            free_before - frames::free_frames()
+        );
         Ok(())
     }
 );

@@ -12,7 +12,8 @@
 //!   process's layout);
 //! - `frame`: physical frames (buddy allocator over a `PageInfo` array);
 //! - `paging`: the kernel page tables;
-//! - `heap`: the global allocator;
+//! - `heap`: the global allocator, on `slab`: size classes of objects in
+//!   slabs that go back to the frame allocator when they empty (host-tested);
 //! - `kstack`: guarded kernel stacks;
 //! - `region`: what each range of a user space is (the region tree and the
 //!   `MMAP`/`MUNMAP`/`MPROTECT` rules; host-tested);
@@ -23,7 +24,9 @@
 //!   resolves faults (demand-zero, object pages, copy-on-write);
 //!   `shootdown`: TLB invalidation on every CPU that has a space loaded, as
 //!   a completion event;
-//! - `pin`: pinned user buffers.
+//! - `pin`: pinned user buffers;
+//! - `memcheck`: the leak checks around test processes;
+//! - `usercopy`: reading a process's memory for the kernel's reports.
 
 #[cfg(not(test))]
 pub mod aslr;
@@ -35,6 +38,8 @@ pub mod init;
 #[cfg(not(test))]
 pub mod kstack;
 #[cfg(not(test))]
+pub mod memcheck;
+#[cfg(not(test))]
 pub mod object;
 pub mod page_set;
 #[cfg(not(test))]
@@ -44,8 +49,11 @@ pub mod pin;
 pub mod region;
 #[cfg(not(test))]
 pub mod shootdown;
+pub mod slab;
 #[cfg(not(test))]
 pub mod space;
+#[cfg(not(test))]
+pub mod usercopy;
 
 use x86_64::{PhysAddr, VirtAddr};
 

@@ -135,6 +135,10 @@ impl Drop for MemObject {
                 .is_some_and(|entry| entry.strong_count() == 0)
             {
                 files.remove(&key);
+                if files.is_empty() {
+                    // An emptied `BTreeMap` keeps its node: give it back.
+                    *files = BTreeMap::new();
+                }
             }
         }
     }

@@ -104,6 +104,8 @@ struct Request {
 
 /// The page table each CPU has loaded (physical address of its PML4).
 static LOADED: [AtomicU64; MAX_CPUS] = [const { AtomicU64::new(0) }; MAX_CPUS];
+/// The room a CPU's request queue keeps.
+const QUEUE_ROOM: usize = 8;
 /// Requests waiting for each CPU's handler.
 static QUEUES: [Mutex<VecDeque<Arc<Request>>>; MAX_CPUS] =
     [const { Mutex::new(VecDeque::new()) }; MAX_CPUS];
@@ -168,12 +170,7 @@ pub fn begin(pml4: u64, gather: Gather) -> Pending {
     for cpu in (0..MAX_CPUS).filter(|cpu| targets & 1 << cpu != 0) {
         {
             let _irq = crate::arch::InterruptGuard::new();
-            let mut queue = QUEUES[cpu].lock();
-            // A burst of requests left room behind: give it back.
-            if queue.is_empty() && queue.capacity() > 8 {
-                queue.shrink_to(8);
-            }
-            queue.push_back(request.clone());
+            QUEUES[cpu].lock().push_back(request.clone());
         }
         crate::arch::apic::send_to_cpu(cpu, SHOOTDOWN_VECTOR);
     }
@@ -195,6 +192,11 @@ impl Pending {
         let Some(request) = self.request else {
             return;
         };
+        // Whatever the wait's outcome, room a burst left in the queues (the
+        // handler cannot free it: it runs in an interrupt) goes back.  Every
+        // initiator does this once its CPUs have answered, so the last one
+        // finds the queues empty and leaves each with exactly its room.
+        let _give_back_room = GiveBackRoom(self.targets);
         let deadline = crate::time::now_ns() + TIMEOUT_NS;
         if executor::timeout(request.done.wait(), deadline)
             .await
@@ -235,6 +237,21 @@ pub fn settle(pml4: u64, gather: Gather, stale: Option<PhysAddr>) {
         .detach();
 }
 
+/// On drop, shrinks the empty queues of the CPUs in the mask to their room.
+struct GiveBackRoom(u64);
+
+impl Drop for GiveBackRoom {
+    fn drop(&mut self) {
+        for cpu in (0..MAX_CPUS).filter(|cpu| self.0 & 1 << cpu != 0) {
+            let _irq = crate::arch::InterruptGuard::new();
+            let mut queue = QUEUES[cpu].lock();
+            if queue.is_empty() && queue.capacity() > QUEUE_ROOM {
+                queue.shrink_to(QUEUE_ROOM);
+            }
+        }
+    }
+}
+
 /// The IPI handler: serves every request queued for this CPU.
 fn on_shootdown(_frame: &mut crate::arch::trap::TrapFrame) {
     let me = crate::arch::percpu::cpu_index();
@@ -249,6 +266,17 @@ fn on_shootdown(_frame: &mut crate::arch::trap::TrapFrame) {
         }
         request.answered.fetch_or(1 << me, Ordering::AcqRel);
         request.done.signal();
+    }
+}
+
+/// Gives each of the first `cpus` request queues its room, at boot: a
+/// queue then has exactly that room whenever it is empty (a burst's extra
+/// room goes back at the next request), so the leak checks can compare the
+/// heap exactly before and after a test.
+pub fn reserve_queues(cpus: usize) {
+    for queue in &QUEUES[..cpus] {
+        let _irq = crate::arch::InterruptGuard::new();
+        queue.lock().reserve_exact(QUEUE_ROOM);
     }
 }
 

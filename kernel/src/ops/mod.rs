@@ -194,8 +194,43 @@ mod ktests {
     use crate::proc::spawn::spawn;
 
     async fn run(path: &str) -> Result<ExitStatus, alloc::string::String> {
-        let process = spawn(path, &[path]).map_err(|e| alloc::format!("spawning {path}: {e}"))?;
-        Ok(process.wait().await)
+        run_with(&[path]).await
+    }
+
+    /// Runs `arguments[0]` with `arguments` twice, the second time inside
+    /// a leak check: the harness fails the run unless every frame and slab
+    /// object the second run took came back once it was gone.  The first
+    /// run lets the kernel's tables (run queues, executor queues, handle
+    /// tables) grow to what the program needs; what they keep is theirs,
+    /// not a leak.
+    async fn run_with(arguments: &[&str]) -> Result<ExitStatus, alloc::string::String> {
+        let path = arguments[0];
+        let once = async || {
+            let process =
+                spawn(path, arguments).map_err(|e| alloc::format!("spawning {path}: {e}"))?;
+            Ok::<_, alloc::string::String>(process.wait().await)
+        };
+        let warm_up = once().await?;
+        let watch = crate::mm::memcheck::begin(path).await;
+        let status = once().await?;
+        watch.end().await;
+        if !same_ending(warm_up, status) {
+            return Err(alloc::format!(
+                "{path} ended with {warm_up:?}, then with {status:?}"
+            ));
+        }
+        Ok(status)
+    }
+
+    /// Whether two runs ended alike: a fault's address may differ (the
+    /// layout is randomized per process), not its kind.
+    fn same_ending(one: ExitStatus, other: ExitStatus) -> bool {
+        match (one, other) {
+            (ExitStatus::Killed(one), ExitStatus::Killed(other)) => {
+                (one.vector, one.error_code) == (other.vector, other.error_code)
+            }
+            _ => one == other,
+        }
     }
 
     crate::ktest!(
@@ -227,9 +262,10 @@ mod ktests {
         async fn init_runs_the_demos_and_exits_cleanly() {
             // Quick: the threads demo with 300 threads (10,000 is
             // `scripts/run`'s).
-            let process =
-                spawn("bin/init", &["init", "quick"]).map_err(|e| alloc::format!("{e}"))?;
-            crate::ensure_eq!(process.wait().await, ExitStatus::Exited(0));
+            crate::ensure_eq!(
+                run_with(&["bin/init", "quick"]).await?,
+                ExitStatus::Exited(0)
+            );
             Ok(())
         }
     );
@@ -245,9 +281,10 @@ mod ktests {
         async fn two_thousand_threads_block_on_a_futex_and_leave_nothing_behind() {
             // Enough threads that anything kept per thread (a run queue's
             // room, a table's) exceeds the demo's residue limit.
-            let process =
-                spawn("bin/threads", &["threads", "2000"]).map_err(|e| alloc::format!("{e}"))?;
-            crate::ensure_eq!(process.wait().await, ExitStatus::Exited(0));
+            crate::ensure_eq!(
+                run_with(&["bin/threads", "2000"]).await?,
+                ExitStatus::Exited(0)
+            );
             Ok(())
         }
     );
@@ -302,8 +339,31 @@ mod ktests {
 
     crate::ktest!(
         async fn spawn_tree_statuses_add_up() {
-            let process = spawn("bin/spawn", &["spawn", "3"]).map_err(|e| alloc::format!("{e}"))?;
-            crate::ensure_eq!(process.wait().await, ExitStatus::Exited(0));
+            crate::ensure_eq!(run_with(&["bin/spawn", "3"]).await?, ExitStatus::Exited(0));
+            Ok(())
+        }
+    );
+
+    crate::ktest!(
+        async fn a_prot_none_read_kills_its_process() {
+            // The crash report's backtrace is checked by the harness's
+            // `crash-report/*` cases.
+            match run("bin/protnone").await? {
+                ExitStatus::Killed(fault) => {
+                    crate::ensure_eq!(fault.vector, 14);
+                    // A user-mode read of a present page (the frame stays).
+                    crate::ensure_eq!(fault.error_code & 0b111, 0b101);
+                    Ok(())
+                }
+                other => Err(alloc::format!("expected a page-fault kill, got {other:?}")),
+            }
+        }
+    );
+
+    crate::ktest!(
+        async fn a_thread_off_its_stack_kills_its_process_for_a_bad_stack() {
+            crate::ensure_eq!(run("bin/stackguard").await?, ExitStatus::BadStack);
+            crate::ensure_eq!(ExitStatus::BadStack.wait_status(), 11);
             Ok(())
         }
     );

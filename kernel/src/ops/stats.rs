@@ -1,15 +1,20 @@
 //! MEM_STATS: what the kernel holds, into `addr`/`len` (an
-//! `abi::file::MemStats`; a shorter buffer gets the fields that fit).
+//! `abi::file::MemStats`; a shorter buffer gets the fields that fit): the
+//! heap, frames, tasks, threads, the caller's memory, and every slab
+//! class's objects and frames.
 
 use super::{Context, Started};
 use crate::mm::pin::{Access, PinnedBuffer};
-use abi::file::MemStats;
+use abi::file::{MemStats, SlabClassStats};
 use abi::{Errno, Sqe};
 
 /// The numbers now.
+// Every class has a slot in the ABI struct.
+const _: () = assert!(crate::mm::slab::CLASS_COUNT <= abi::file::MAX_SLAB_CLASSES);
+
 pub fn snapshot() -> MemStats {
     let (live_threads, parked_threads) = crate::sched::thread::counts();
-    MemStats {
+    let mut stats = MemStats {
         heap_bytes_requested: crate::mm::heap::bytes_in_use() as u64,
         heap_bytes_allocated: crate::mm::heap::bytes_allocated() as u64,
         free_frames: crate::mm::frame::global::free_frames() as u64,
@@ -20,7 +25,19 @@ pub fn snapshot() -> MemStats {
         thread_struct_bytes: core::mem::size_of::<crate::sched::thread::Thread>() as u64,
         resident_bytes: 0,
         page_table_bytes: 0,
+        heap_large_frames: crate::mm::heap::large_frames() as u64,
+        slab_classes: Default::default(),
+    };
+    for (out, class) in stats.slab_classes.iter_mut().zip(crate::mm::heap::stats()) {
+        let spare_frames = class.spare_slabs * (class.frames / class.slabs.max(1));
+        *out = SlabClassStats {
+            object_bytes: class.object_bytes as u64,
+            objects: class.objects as u64,
+            frames: class.frames as u64,
+            spare_frames: spare_frames as u64,
+        };
     }
+    stats
 }
 
 pub fn start(sqe: &Sqe, context: &Context) -> Started {
@@ -36,22 +53,7 @@ pub fn start(sqe: &Sqe, context: &Context) -> Started {
             stats.resident_bytes = resident as u64 * 4096;
             stats.page_table_bytes = tables as u64 * 4096;
         }
-        let fields = [
-            stats.heap_bytes_requested,
-            stats.heap_bytes_allocated,
-            stats.free_frames,
-            stats.managed_frames,
-            stats.live_tasks,
-            stats.live_threads,
-            stats.parked_threads,
-            stats.thread_struct_bytes,
-            stats.resident_bytes,
-            stats.page_table_bytes,
-        ];
-        let mut bytes = [0u8; 80];
-        for (chunk, field) in bytes.chunks_exact_mut(8).zip(fields) {
-            chunk.copy_from_slice(&field.to_le_bytes());
-        }
+        let bytes = stats.to_bytes();
         let len = (sqe.len as usize).min(bytes.len());
         let written = context
             .process

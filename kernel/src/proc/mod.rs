@@ -1,10 +1,14 @@
 //! Processes.
 //!
+//! - `crash_report`: what the kernel prints when it kills a process,
+//!   with a user backtrace named from `symbols` (the program's `.symtab`);
 //! - `elf`: checking a program image and planning its loading;
 //! - `handles`: a process's handle table;
 //! - `process`: the process object and its exit status;
 //! - `spawn`: starting a program from the initfs.
 
+#[cfg(not(test))]
+pub mod crash_report;
 pub mod elf;
 #[cfg(not(test))]
 pub mod handles;
@@ -12,3 +16,4 @@ pub mod handles;
 pub mod process;
 #[cfg(not(test))]
 pub mod spawn;
+pub mod symbols;

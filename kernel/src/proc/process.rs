@@ -193,6 +193,12 @@ impl Process {
         }
     }
 
+    /// The program's ELF file, from the kernel-only region its space
+    /// keeps it in (`Space::keep_image`); `None` once the space is gone.
+    pub fn image(&self) -> Option<&'static [u8]> {
+        self.with_space(|space| space.image()).flatten()
+    }
+
     /// Adds a thread made by `make(index)` under the lowest free index.
     /// `EAGAIN` past [`MAX_THREADS`].
     pub fn add_thread(&self, make: impl FnOnce(u32) -> Arc<Thread>) -> Result<Arc<Thread>, Errno> {

@@ -211,6 +211,7 @@ fn fault_in(thread: Arc<Thread>, address: u64, access: Access, fault: Fault) -> 
                 Ok(()) => {}
                 Err(FaultError::Violation) => {
                     report_fault(&thread, &fault);
+                    crate::proc::crash_report::print(&thread, ExitStatus::Killed(fault));
                     process.begin_exit(ExitStatus::Killed(fault));
                 }
                 Err(_) => {
@@ -219,6 +220,7 @@ fn fault_in(thread: Arc<Thread>, address: u64, access: Access, fault: Fault) -> 
                         process.pid,
                         process.name
                     );
+                    crate::proc::crash_report::print(&thread, ExitStatus::OutOfMemory);
                     process.begin_exit(ExitStatus::OutOfMemory);
                 }
             }
@@ -341,6 +343,7 @@ pub fn end_thread(thread: Arc<Thread>, status: ExitStatus) -> ! {
 /// Ends the whole process: every other thread ends at its next kernel
 /// entry (the other CPUs get an IPI so that happens now), then this one.
 fn end_process(thread: Arc<Thread>, status: ExitStatus) -> ! {
+    crate::proc::crash_report::print(&thread, status);
     thread.process.begin_exit(status);
     let me = percpu::cpu_index();
     for index in 0..percpu::online_count() {

@@ -52,6 +52,8 @@ static RUNTIME: spin::Once<&'static Runtime> = spin::Once::new();
 /// waiting in their idle loop, join their executors when they see it.
 pub fn init() -> &'static Runtime {
     RUNTIME.call_once(|| {
+        super::thread::reserve_run_queues(percpu::online_count());
+        crate::mm::shootdown::reserve_queues(percpu::online_count());
         let platform: &'static KernelPlatform =
             alloc::boxed::Box::leak(alloc::boxed::Box::new(KernelPlatform {
                 cpu_count: percpu::online_count(),

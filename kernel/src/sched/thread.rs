@@ -169,6 +169,12 @@ static RUNNABLE: RunQueues<Arc<Thread>, MAX_CPUS> = RunQueues::new();
 static CURRENT: [Mutex<Option<Arc<Thread>>>; MAX_CPUS] = [const { Mutex::new(None) }; MAX_CPUS];
 static NEXT_CPU: AtomicUsize = AtomicUsize::new(0);
 
+/// Gives every online CPU's run queue its room, at boot (see
+/// `RunQueues::reserve`).
+pub fn reserve_run_queues(cpus: usize) {
+    RUNNABLE.reserve(cpus);
+}
+
 fn cpu_count() -> usize {
     super::runtime().map_or(1, |runtime| runtime.cpu_count())
 }

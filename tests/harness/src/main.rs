@@ -10,6 +10,7 @@
 //!                    ├ process (spawn, stream, timeout, kill)
 //!                    ├ lines (chunks to lines, live echo)
 //!                    ├ transcript (ktest protocol, boot facts)
+//!                    ├ memcheck (leak checks: begin/end pairs)
 //!                    └ symbolize (backtrace frames)
 //! ```
 //!
@@ -19,6 +20,7 @@ mod args;
 mod image;
 mod initfs;
 mod lines;
+mod memcheck;
 mod process;
 mod qemu;
 mod runner;

@@ -11,6 +11,7 @@ use std::time::Duration;
 use crate::args::TestOptions;
 use crate::image;
 use crate::lines::Lines;
+use crate::memcheck;
 use crate::process::{self, Io};
 use crate::qemu::QemuConfig;
 use crate::suite::{self, Case, Expect, Initrd};
@@ -147,16 +148,18 @@ fn run_case(case: &Case, setup: &Setup, tally: &mut Tally) {
             String::new(),
         ),
         Ok(finished) => {
-            let problems = match case.expect {
+            let mut problems = match case.expect {
                 Expect::Ktest => log.problems(finished.ending),
                 _ => suite::judge(&case.expect, finished.ending, &transcript, &setup.symbols),
             };
+            problems.extend(memcheck::judge(case.injects_leak, &transcript));
             (problems, finished.stderr)
         }
     };
     if problems.is_empty() {
-        // A ktest run that went well adds no result of its own.
-        if case.expect != Expect::Ktest {
+        // A ktest run that went well adds no result of its own, unless
+        // what it checks is the run as a whole.
+        if case.expect != Expect::Ktest || case.injects_leak {
             tally.pass(&case.name);
         }
         return;

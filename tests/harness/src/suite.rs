@@ -55,6 +55,9 @@ pub struct Case {
     pub input: &'static [u8],
     pub prompt: &'static [u8],
     pub expect: Expect,
+    /// The kernel leaks on purpose (`leak=` in `append`): the leak checks
+    /// must report it, and the case fails if they do not.
+    pub injects_leak: bool,
 }
 
 /// The cases `options` select, in the order they run.
@@ -70,6 +73,7 @@ pub fn matrix(options: &TestOptions) -> Vec<Case> {
         input: b"",
         prompt: b"",
         expect,
+        injects_leak: false,
     };
     let mut cases: Vec<Case> = options
         .smp_list
@@ -134,6 +138,17 @@ pub fn matrix(options: &TestOptions) -> Vec<Case> {
             words: &["init: bin/oom ended: Exited(0)"],
         },
     ));
+    // The leak checks' own test: a kernel that leaks a frame, or a slab
+    // object, inside every check must be caught by them.
+    for (name, append) in [
+        ("memcheck/leak-frame", "ktest=hello_writes leak=frame"),
+        ("memcheck/leak-slab", "ktest=hello_writes leak=slab"),
+    ] {
+        cases.push(Case {
+            injects_leak: true,
+            ..case(name, 2, "256M", append, Expect::Ktest)
+        });
+    }
     // The shell, driven through the console as a person would: typed lines
     // (echoed by the kernel's line discipline), pipelines, a redirect, a
     // builtin, a bad command, and `exit 3`, whose status the kernel logs
@@ -170,6 +185,48 @@ pub fn matrix(options: &TestOptions) -> Vec<Case> {
             },
         )
     });
+    // Crash reports of killed processes: the kill's reason and a user
+    // backtrace whose frames are named from the program's symbol table.
+    for smp in [1, 4] {
+        cases.push(case(
+            if smp == 1 {
+                "crash-report/protnone-smp1"
+            } else {
+                "crash-report/protnone-smp4"
+            },
+            smp,
+            "256M",
+            "init=bin/protnone",
+            Expect::PowerOff {
+                cpus: None,
+                words: &[
+                    "crash: process 1 (protnone) killed: page fault (signal 11)",
+                    "crash: user backtrace:",
+                    "protnone::read_the_forbidden_page",
+                    "bin/protnone ended: Killed",
+                ],
+            },
+        ));
+        cases.push(case(
+            if smp == 1 {
+                "crash-report/stackguard-smp1"
+            } else {
+                "crash-report/stackguard-smp4"
+            },
+            smp,
+            "256M",
+            "init=bin/stackguard",
+            Expect::PowerOff {
+                cpus: None,
+                words: &[
+                    "crash: process 1 (stackguard) killed: bad stack (signal 11)",
+                    "stackguard::leave_the_stack",
+                    "stackguard::runaway_thread",
+                    "bin/stackguard ended: BadStack",
+                ],
+            },
+        ));
+    }
     cases.push(case(
         "crash/page-fault",
         1,

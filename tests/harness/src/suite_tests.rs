@@ -57,7 +57,13 @@ fn full_matrix() {
             "boot/bad-initfs",
             "boot/bad-cmdline",
             "oom/128M",
+            "memcheck/leak-frame",
+            "memcheck/leak-slab",
             "shell/console",
+            "crash-report/protnone-smp1",
+            "crash-report/stackguard-smp1",
+            "crash-report/protnone-smp4",
+            "crash-report/stackguard-smp4",
             "crash/page-fault",
             "crash/panic"
         ]
@@ -98,6 +104,14 @@ fn full_matrix() {
     );
     assert_eq!(case(&cases, "crash/page-fault").append, "crash=page-fault");
     assert_eq!(case(&cases, "crash/panic").append, "crash=panic");
+    let leak = case(&cases, "memcheck/leak-slab");
+    assert!(leak.injects_leak && leak.append.contains("leak=slab"));
+    assert!(
+        cases
+            .iter()
+            .filter(|c| c.injects_leak)
+            .all(|c| c.name.starts_with("memcheck/"))
+    );
 }
 
 #[test]
@@ -113,7 +127,13 @@ fn quick_matrix_skips_boot_cases() {
         [
             "smp2",
             "oom/128M",
+            "memcheck/leak-frame",
+            "memcheck/leak-slab",
             "shell/console",
+            "crash-report/protnone-smp1",
+            "crash-report/stackguard-smp1",
+            "crash-report/protnone-smp4",
+            "crash-report/stackguard-smp4",
             "crash/page-fault",
             "crash/panic"
         ]

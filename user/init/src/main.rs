@@ -14,7 +14,7 @@ use rt::ring::Ring;
 rt::entry!(main);
 
 /// The demos: the program, its argv block, and what it shows.
-const DEMOS: [(&str, &[u8], &str); 14] = [
+const DEMOS: [(&str, &[u8], &str); 16] = [
     ("bin/hello", b"", "a WRITE through the ring"),
     (
         "bin/cat",
@@ -68,6 +68,16 @@ const DEMOS: [(&str, &[u8], &str); 14] = [
         "bin/fault",
         b"",
         "a program the kernel kills for a page fault; nothing else is hurt",
+    ),
+    (
+        "bin/protnone",
+        b"",
+        "a read of a PROT_NONE page: killed, with a crash report and a symbolized user backtrace",
+    ),
+    (
+        "bin/stackguard",
+        b"",
+        "a thread whose stack pointer leaves its stack: the process is killed for a bad stack",
     ),
 ];
 

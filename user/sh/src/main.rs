@@ -149,7 +149,8 @@ fn mem(ring: &mut Ring) -> i32 {
                  frames:       {} of {} in use ({} KiB free)\n\
                  tasks:        {} alive on the executors\n\
                  threads:      {} alive, {} of them parked (no kernel stack)\n\
-                 per thread:   a {}-byte control block",
+                 per thread:   a {}-byte control block\n\
+                 slabs:        {} objects in {} frames (+{} in large blocks):{}",
                 stats.heap_bytes_requested,
                 stats.heap_bytes_allocated,
                 used,
@@ -159,6 +160,10 @@ fn mem(ring: &mut Ring) -> i32 {
                 stats.live_threads,
                 stats.parked_threads,
                 stats.thread_struct_bytes,
+                stats.slab_objects(),
+                stats.heap_frames_in_use() - stats.heap_large_frames,
+                stats.heap_large_frames,
+                SlabClasses(&stats),
             );
             0
         }
@@ -166,6 +171,18 @@ fn mem(ring: &mut Ring) -> i32 {
             let _ = writeln!(Writer(ring), "sh: mem: {errno}");
             1
         }
+    }
+}
+
+/// The slab classes in use: " 16:N 32:N ..." (object size: objects).
+struct SlabClasses<'a>(&'a abi::file::MemStats);
+
+impl core::fmt::Display for SlabClasses<'_> {
+    fn fmt(&self, out: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        for class in self.0.slab_classes.iter().filter(|class| class.objects > 0) {
+            write!(out, " {}:{}", class.object_bytes, class.objects)?;
+        }
+        Ok(())
     }
 }
 

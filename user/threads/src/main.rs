@@ -101,6 +101,21 @@ fn main() -> i32 {
         heap / count as u64,
         blocked.thread_struct_bytes
     ));
+    // Which slab classes the bytes come from, and what the slabs holding
+    // them take in whole frames (headers and partly filled slabs included).
+    let classes = ClassDeltas {
+        before: &before,
+        after: &blocked,
+        count: count as u64,
+    };
+    let slab_frames = blocked
+        .heap_frames_in_use()
+        .saturating_sub(before.heap_frames_in_use());
+    say(format_args!(
+        "threads: per blocked thread, objects by slab class (bytes x count):{}; in whole slab frames {} bytes\n",
+        classes,
+        slab_frames * 4096 / count as u64
+    ));
     say(format_args!(
         "threads: user memory for them (16 KiB stacks and their page tables): {} KiB per thread\n",
         frames * 4 / count as u64
@@ -154,10 +169,45 @@ fn main() -> i32 {
         after.live_threads
     ));
     if residue > RESIDUE_LIMIT {
+        let classes = ClassDeltas {
+            before: &before,
+            after: &after,
+            count: 1,
+        };
         say(format_args!(
-            "threads: FAIL: more than {RESIDUE_LIMIT} bytes stayed behind\n"
+            "threads: FAIL: more than {RESIDUE_LIMIT} bytes stayed behind (objects by class:{classes})\n"
         ));
         return 8;
     }
     0
+}
+
+/// The slab objects per thread that each class gained: " 256x1.00 ...".
+struct ClassDeltas<'a> {
+    before: &'a abi::file::MemStats,
+    after: &'a abi::file::MemStats,
+    count: u64,
+}
+
+impl core::fmt::Display for ClassDeltas<'_> {
+    fn fmt(&self, out: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        for (now, then) in self
+            .after
+            .slab_classes
+            .iter()
+            .zip(&self.before.slab_classes)
+        {
+            let hundredths = now.objects.saturating_sub(then.objects) * 100 / self.count;
+            if hundredths >= 10 {
+                write!(
+                    out,
+                    " {}x{}.{:02}",
+                    now.object_bytes,
+                    hundredths / 100,
+                    hundredths % 100
+                )?;
+            }
+        }
+        Ok(())
+    }
 }
