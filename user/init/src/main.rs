@@ -14,7 +14,7 @@ use rt::ring::Ring;
 rt::entry!(main);
 
 /// The demos: the program, its argv block, and what it shows.
-const DEMOS: [(&str, &[u8], &str); 11] = [
+const DEMOS: [(&str, &[u8], &str); 13] = [
     ("bin/hello", b"", "a WRITE through the ring"),
     (
         "bin/cat",
@@ -47,6 +47,16 @@ const DEMOS: [(&str, &[u8], &str); 11] = [
         "bin/sh",
         b"sh\x00-c\x00echo piped through cat | cat | cat\x00",
         "the shell running a pipeline: echo | cat | cat over PIPEs",
+    ),
+    (
+        "bin/faults",
+        b"",
+        "demand paging: what a demand-zero fault costs per page, zeroing included",
+    ),
+    (
+        "bin/shootdown",
+        b"",
+        "mmap + touch + munmap while threads of the space run on the other CPUs: the TLB shootdown's cost",
     ),
     ("bin/true", b"", "a program that only exits"),
     (
