@@ -8,7 +8,7 @@
 //!   and join, the kernel bytes of a blocked thread, `faults`, and READs
 //!   of 4 KiB and 64 KiB from the initfs;
 //! - `bench maxthreads`: blocked threads, each on a one-page stack, until
-//!   THREAD_SPAWN fails;
+//!   THREAD_SPAWN fails or less than 8 MiB of memory is free;
 //! - `bench nopscale N`: N processes (one ring each) doing batched NOPs at
 //!   once: ticks per NOP over all CPUs (`nopworker` is one of them);
 //! - `bench smp` (two CPUs): `shootdown` with one other thread, and a

@@ -113,9 +113,16 @@ const FULL: u64 = 0x7d;
 /// `user_data` of a child's last report when THREAD_SPAWN failed.
 const FAILED: u64 = 0x7e;
 const CHILD_WAIT: u64 = 0x7f;
+/// `user_data` of a child's last report when free memory ran low.
+const LOW_MEMORY: u64 = 0x80;
+/// Free frames below which a child stops: past them a stack fault would
+/// find no frame, and killing a process for want of memory needs some
+/// (today the kernel panics when `begin_exit` cannot allocate).
+const RESERVE_FRAMES: u64 = 2048;
 
 /// `maxthreads`: children of `THREADS_PER_CHILD` blocked threads each,
-/// until one cannot start a thread (or is killed for want of memory).
+/// until one cannot start a thread, or free memory runs low (or a child
+/// is killed for want of memory).
 pub fn max_blocked() -> i32 {
     let mut total = 0u64;
     let mut children = 0;
@@ -143,12 +150,17 @@ pub fn max_blocked() -> i32 {
             };
             match cqe.user_data {
                 COUNT => count = cqe.res as u64,
-                FULL | FAILED => {
+                FULL => {
                     count = cqe.res as u64;
-                    if cqe.user_data == FAILED {
-                        break "THREAD_SPAWN failed";
-                    }
                     break "";
+                }
+                FAILED => {
+                    count = cqe.res as u64;
+                    break "THREAD_SPAWN failed";
+                }
+                LOW_MEMORY => {
+                    count = cqe.res as u64;
+                    break "free memory fell below 8 MiB";
                 }
                 CHILD_WAIT => match WaitStatus::from_raw(cqe.res as u32) {
                     WaitStatus::Signaled(_) => break "a process was killed for want of memory",
@@ -202,6 +214,11 @@ pub fn max_child() -> i32 {
             return 0;
         }
         if (count + 1) % REPORT_EVERY == 0 {
+            let free = rt::stats::mem(&mut ring().lock()).map_or(0, |stats| stats.free_frames);
+            if free < RESERVE_FRAMES {
+                report(LOW_MEMORY, count + 1);
+                return 0;
+            }
             report(COUNT, count + 1);
         }
     }
