@@ -314,6 +314,18 @@ mod ktests {
     );
 
     crate::ktest!(
+        async fn faults_demo_finds_zeroed_pages_that_keep_their_data() {
+            // 64 pages: the demo checks each for zeroes, the byte written
+            // and the resident count (its timing is never judged).
+            crate::ensure_eq!(
+                run_with(&["bin/faults", "64"]).await?,
+                ExitStatus::Exited(0)
+            );
+            Ok(())
+        }
+    );
+
+    crate::ktest!(
         async fn filemap_maps_initfs_files_and_keeps_the_image_kernel_only() {
             checks_pass("bin/filemap").await
         }
@@ -328,6 +340,17 @@ mod ktests {
     crate::ktest!(
         async fn vmquery_shows_each_kind_of_mapping() {
             checks_pass("bin/vmquery").await
+        }
+    );
+
+    crate::ktest!(
+        async fn shootdown_demo_leaves_no_stale_translation() {
+            // Readers on the other CPUs must see each round's new page.
+            crate::ensure_eq!(
+                run_with(&["bin/shootdown", "1", "20"]).await?,
+                ExitStatus::Exited(0)
+            );
+            Ok(())
         }
     );
 

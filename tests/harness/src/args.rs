@@ -10,18 +10,51 @@ usage: harness run  [--smp N(4)] [--mem SIZE(512M)] [--append STR]... [--initrd 
                     [--icount] [--kvm] [--gdb] [--timeout SECS(0 = none)] [--no-build]
        harness test [--smp LIST(1,4)] [--timeout SECS(300, 0 = none)] [--initrd PATH]
                     [--no-build] [--quick]
+       harness bench --linux-kernel PATH --linux-init PATH [--linux-name TEXT]
+                    [--rounds N(3)] [--date TEXT] [--command TEXT] [--no-build]
        harness help
 
 Options take their value as the next argument or after `=` (`--smp=2`).
 Repeated --append values are joined with spaces.
 SIZE is a number with an optional K, M, G or T suffix, as QEMU's -m takes it.";
 
-/// What the harness was asked to do.  A future `Bench(BenchOptions)` goes here.
+/// What the harness was asked to do.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Command {
     Help,
     Run(RunOptions),
     Test(TestOptions),
+    Bench(BenchOptions),
+}
+
+/// `harness bench` (`scripts/bench` fills these in).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BenchOptions {
+    /// The Linux kernel image (bzImage) and the static `/init` to pack.
+    pub linux_kernel: PathBuf,
+    pub linux_init: PathBuf,
+    /// How results.md names the Linux kernel (its package and version).
+    pub linux_name: String,
+    /// Pairs of two-CPU boots (A B A B ...).
+    pub rounds: u32,
+    /// What results.md says about the run.
+    pub date: String,
+    pub command: String,
+    pub no_build: bool,
+}
+
+impl Default for BenchOptions {
+    fn default() -> Self {
+        BenchOptions {
+            linux_kernel: PathBuf::new(),
+            linux_init: PathBuf::new(),
+            linux_name: "Debian's linux-image-amd64".into(),
+            rounds: 3,
+            date: "an unrecorded date".into(),
+            command: "scripts/bench".into(),
+            no_build: false,
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -80,7 +113,6 @@ impl Default for TestOptions {
 pub enum ArgError {
     MissingCommand,
     UnknownCommand(String),
-    NotImplemented(&'static str),
     UnknownOption {
         command: &'static str,
         option: String,
@@ -101,7 +133,6 @@ impl fmt::Display for ArgError {
             ArgError::UnknownCommand(c) => {
                 write!(f, "unknown command `{c}` (expected `run` or `test`)")
             }
-            ArgError::NotImplemented(c) => write!(f, "`harness {c}` is not implemented yet"),
             ArgError::UnknownOption { command, option } => {
                 write!(f, "unknown option `{option}` for `harness {command}`")
             }
@@ -128,7 +159,7 @@ pub fn parse(args: &[String]) -> Result<Command, ArgError> {
     let mut options = Options::new(rest);
     match command.as_str() {
         "help" | "-h" | "--help" => Ok(Command::Help),
-        "bench" => Err(ArgError::NotImplemented("bench")),
+        "bench" => parse_bench(&mut options),
         "run" => parse_run(&mut options),
         "test" => parse_test(&mut options),
         other => Err(ArgError::UnknownCommand(other.to_string())),
@@ -193,6 +224,41 @@ fn parse_test(options: &mut Options<'_>) -> Result<Command, ArgError> {
         }
     }
     Ok(Command::Test(test))
+}
+
+fn parse_bench(options: &mut Options<'_>) -> Result<Command, ArgError> {
+    let mut bench = BenchOptions::default();
+    while let Some(option) = options.next_option()? {
+        match option.as_str() {
+            "-h" | "--help" => return options.no_value(&option).map(|()| Command::Help),
+            "--linux-kernel" => bench.linux_kernel = options.value(&option)?.into(),
+            "--linux-init" => bench.linux_init = options.value(&option)?.into(),
+            "--linux-name" => bench.linux_name = options.value(&option)?,
+            "--rounds" => {
+                let value = options.value(&option)?;
+                bench.rounds = match value.parse::<u32>() {
+                    Ok(n) if (1..=99).contains(&n) => n,
+                    _ => return Err(bad(&option, &value, "a round count from 1 to 99")),
+                };
+            }
+            "--date" => bench.date = options.value(&option)?,
+            "--command" => bench.command = options.value(&option)?,
+            "--no-build" => bench.no_build = options.flag(&option)?,
+            _ => {
+                return Err(ArgError::UnknownOption {
+                    command: "bench",
+                    option,
+                });
+            }
+        }
+    }
+    if bench.linux_kernel.as_os_str().is_empty() {
+        return Err(ArgError::MissingValue("--linux-kernel".into()));
+    }
+    if bench.linux_init.as_os_str().is_empty() {
+        return Err(ArgError::MissingValue("--linux-init".into()));
+    }
+    Ok(Command::Bench(bench))
 }
 
 /// A cursor over `--name value` / `--name=value` arguments.

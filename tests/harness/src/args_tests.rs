@@ -114,10 +114,37 @@ fn missing_and_unknown_commands() {
         parse_strs(&["boot"]),
         Err(ArgError::UnknownCommand("boot".into()))
     );
+}
+
+#[test]
+fn bench_needs_both_linux_paths() {
     assert_eq!(
         parse_strs(&["bench"]),
-        Err(ArgError::NotImplemented("bench"))
+        Err(ArgError::MissingValue("--linux-kernel".into()))
     );
+    assert_eq!(
+        parse_strs(&["bench", "--linux-kernel", "vmlinuz"]),
+        Err(ArgError::MissingValue("--linux-init".into()))
+    );
+    let parsed = parse_strs(&[
+        "bench",
+        "--linux-kernel",
+        "vmlinuz",
+        "--linux-init=init",
+        "--rounds",
+        "5",
+        "--no-build",
+    ]);
+    let Ok(Command::Bench(options)) = parsed else {
+        panic!("{parsed:?}");
+    };
+    assert_eq!(options.linux_kernel, PathBuf::from("vmlinuz"));
+    assert_eq!(options.linux_init, PathBuf::from("init"));
+    assert_eq!((options.rounds, options.no_build), (5, true));
+    assert!(matches!(
+        parse_strs(&["bench", "--rounds", "0"]),
+        Err(ArgError::BadValue { .. })
+    ));
 }
 
 #[test]

@@ -5,6 +5,7 @@
 //! ```text
 //! main ── args ─────────────── what to do
 //!   ├── run (below) ─┐
+//!   ├── bench ───────┤ (bench_rows: the rows, parsing, the table)
 //!   └── runner ──────┤ image (build, paths, symbols)
 //!        └── suite   ├ qemu (command line, exit status)
 //!                    ├ process (spawn, stream, timeout, kill)
@@ -17,6 +18,8 @@
 //! Exit status: 0 success, 1 failure, 2 bad arguments.
 
 mod args;
+mod bench;
+mod bench_rows;
 mod image;
 mod initfs;
 mod lines;
@@ -47,6 +50,7 @@ fn main() -> ExitCode {
         }
         Ok(Command::Run(options)) => run(&options),
         Ok(Command::Test(options)) => runner::test(&options),
+        Ok(Command::Bench(options)) => bench::bench(&options),
         Err(error) => {
             eprintln!("harness: {error}\n\n{USAGE}");
             ExitCode::from(2)

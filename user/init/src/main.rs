@@ -14,7 +14,7 @@ use rt::ring::Ring;
 rt::entry!(main);
 
 /// The demos: the program, its argv block, and what it shows.
-const DEMOS: [(&str, &[u8], &str); 16] = [
+const DEMOS: [(&str, &[u8], &str); 18] = [
     ("bin/hello", b"", "a WRITE through the ring"),
     (
         "bin/cat",
@@ -63,6 +63,16 @@ const DEMOS: [(&str, &[u8], &str); 16] = [
         b"",
         "the region table (VM_QUERY): stacks, ring, image, file and anonymous mappings",
     ),
+    (
+        "bin/faults",
+        b"",
+        "demand paging: what a demand-zero fault costs per page, zeroing included",
+    ),
+    (
+        "bin/shootdown",
+        b"",
+        "mmap + touch + munmap while threads of the space run on the other CPUs: the TLB shootdown's cost",
+    ),
     ("bin/true", b"", "a program that only exits"),
     (
         "bin/fault",
@@ -91,10 +101,11 @@ fn main() -> i32 {
     // threads instead of 10,000, so automated runs stay short.
     let quick = rt::args().nth(1) == Some("quick");
     for (path, argv, what) in DEMOS {
-        let argv: &[u8] = if quick && path == "bin/threads" {
-            b"threads\x00300\x00"
-        } else {
-            argv
+        // `quick`: shorter runs of the long demos.
+        let argv: &[u8] = match (quick, path) {
+            (true, "bin/threads") => b"threads\x00300\x00",
+            (true, "bin/shootdown") => b"shootdown\x001\x0020\x00",
+            _ => argv,
         };
         let _ = writeln!(Writer(&mut ring), "init: --- {path}: {what}");
         let outcome =

@@ -13,6 +13,7 @@
 //! - [`thread`]: threads of this process; [`futex`]: their waits.
 //! - [`stats`]: what the kernel holds (MEM_STATS).
 //! - [`checks`]: named checks for guest test programs.
+//! - [`measure`]: the TSC, for benchmarks and demos.
 //! - [`heap`]: the global allocator, so programs can use `alloc`.
 //! - [`task`]: an async executor over the ring: tasks `await` their CQEs.
 //! - The panic handler exits with status 101, as Rust's own runtime does.
@@ -30,6 +31,7 @@ pub mod futex;
 #[cfg(not(test))]
 pub mod heap;
 pub mod io;
+pub mod measure;
 pub mod mm;
 pub mod prep;
 pub mod process;

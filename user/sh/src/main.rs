@@ -33,7 +33,8 @@ rt::entry!(main);
 const HELP: &str = "\
 This is sh, the kernel's small shell.  Everything it does goes through its ring.
   PROGRAM ARGS...      run bin/PROGRAM from the initfs: hello, echo, cat, wc,
-                       spawn 3, threads 500, nopbench, pingpong, timeouts, fault
+                       spawn 3, threads 500, nopbench, pingpong, timeouts, fault,
+                       faults, shootdown 1
   A | B                a pipeline: A's output is B's input (PIPE)
   PROGRAM < FILE       FILE from the initfs as standard input (wc < etc/motd)
   'a b' \"a b\" a\\ b     quoting, as in a POSIX shell
