@@ -244,9 +244,13 @@ fn parent(ring: &mut Ring, seed: u64, count: u64, only: Option<u64>) -> i32 {
     let _ = writeln!(
         Writer(ring),
         "fuzz: {verdict}: {fuzzed} SQEs fuzzed in {workers} workers (seed {seed:#x}); \
-         {failures} failures; free frames {} -> {}",
+         {failures} failures; free frames {} -> {}, heap bytes {} -> {}, live tasks {} -> {}",
         before.free_frames,
         after.free_frames,
+        before.heap_bytes,
+        after.heap_bytes,
+        before.live_tasks,
+        after.live_tasks,
     );
     failures as i32
 }
