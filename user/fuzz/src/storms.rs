@@ -72,6 +72,7 @@ pub fn run(seed: u64, count: u64) -> i32 {
     timeouts_and_cancels(&mut storm, count);
     chains(&mut storm, &mut rng);
     linked_timeouts(&mut storm);
+    drain_behind_a_timeout(&mut storm);
     // The other half of the timeouts are still pending: exit with them.
     storm.failures.min(99)
 }
@@ -233,4 +234,56 @@ fn linked_timeouts(storm: &mut Storm) {
             wrong as i64,
         );
     }
+}
+
+/// An IO_DRAIN barrier held up by an hour-long TIMEOUT: the NOPs queued
+/// behind it are charged against the ring's limit, so `ring_enter`
+/// answers `EBUSY` before the kernel holds more than that (it once queued
+/// them without bound until an allocation failed and the kernel
+/// panicked).
+fn drain_behind_a_timeout(storm: &mut Storm) {
+    const TIMER: u64 = CHAIN_BASE + 200_000;
+    const NOPS: u64 = CHAIN_BASE + 300_000;
+    let timer = Sqe {
+        user_data: TIMER,
+        ..rt::prep::timeout(&HOUR)
+    };
+    let barrier = Sqe {
+        user_data: NOPS,
+        flags: SqeFlags::IO_DRAIN.bits(),
+        ..Sqe::new(Opcode::Nop)
+    };
+    let mut queued = 0u64;
+    let refused = (|| -> Result<bool, Errno> {
+        storm.ring.push(&timer)?;
+        storm.ring.push(&barrier)?;
+        storm.ring.submit()?;
+        queued += 1;
+        for _ in 0..200 {
+            while storm
+                .ring
+                .push(&Sqe {
+                    user_data: NOPS,
+                    ..Sqe::new(Opcode::Nop)
+                })
+                .is_ok()
+            {}
+            match storm.ring.submit() {
+                Ok(taken) => queued += u64::from(taken),
+                Err(Errno::EBUSY) => return Ok(true),
+                Err(errno) => return Err(errno),
+            }
+        }
+        Ok(false)
+    })();
+    if refused != Ok(true) {
+        storm.fail(
+            "SQEs behind a held-up IO_DRAIN barrier: EBUSY past the limit",
+            queued as i64,
+        );
+    }
+    // The worker exits here, the barrier still up: the ring's teardown
+    // drops what waits behind it (and the parent checks the frames).
+    // While the queue is full even an ASYNC_CANCEL is refused, so a
+    // program in this state can only wait for the op or exit.
 }
