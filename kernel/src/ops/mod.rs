@@ -392,6 +392,25 @@ mod ktests {
     );
 
     crate::ktest!(
+        async fn fuzzing_finds_no_violation_kill_or_leak() {
+            // A fixed seed, so a failure here reproduces; `scripts/fuzz`
+            // runs new seeds and longer campaigns.
+            let args = ["bin/fuzz", "0x7e57", "12000"];
+            let process = spawn(args[0], &args).map_err(|e| alloc::format!("{e}"))?;
+            match process.wait().await {
+                ExitStatus::Exited(0) => Ok(()),
+                other => Err(alloc::format!("bin/fuzz ended {other:?} (see its output)")),
+            }
+        }
+    );
+
+    crate::ktest!(
+        async fn races_between_threads_lose_and_leak_nothing() {
+            checks_pass("bin/racetest").await
+        }
+    );
+
+    crate::ktest!(
         async fn ringtest_passes_every_check() {
             checks_pass("bin/ringtest").await
         }

@@ -2,7 +2,9 @@
 //!
 //! Takes up to `to_submit` SQEs (each copied exactly once), starts each as
 //! an op future: done at once, its CQE is posted now; still running, it
-//! becomes a task that posts when it finishes.  With `GETEVENTS` and fewer
+//! becomes a task that posts when it finishes.  An IO_LINK chain runs
+//! whole even when it spans several of the batches SQEs are copied in;
+//! the end of the submission ends a chain still open, as in io_uring.  With `GETEVENTS` and fewer
 //! than `min_complete` CQEs ready, the thread waits: it leaves the CPU, and
 //! a small task holding it resumes it when enough CQEs are there (the
 //! thread keeps no kernel stack meanwhile).
@@ -33,6 +35,10 @@ pub enum Outcome {
 
 /// SQEs copied per batch (the copies live on the kernel stack).
 const BATCH: usize = 16;
+
+fn links(sqe: &Sqe) -> bool {
+    sqe.flags & abi::SqeFlags::IO_LINK.bits() != 0
+}
 
 pub fn enter(
     process: &Arc<Process>,
@@ -65,6 +71,17 @@ pub fn enter(
     // Not zeroed: `take_submissions` writes what it returns.
     let mut batch = [MaybeUninit::<Sqe>::uninit(); BATCH];
     let mut done = Vec::new();
+    // An IO_LINK chain still open at the end of a batch: it goes on into
+    // the next one, and only the end of the submission ends it early.
+    let mut chain: Vec<Sqe> = Vec::new();
+    let run = |sqes: &[Sqe], done: &mut Vec<_>| {
+        if done.capacity() == 0 {
+            done.reserve_exact(BATCH);
+        }
+        super::submit::submit(&ring, sqes, &context, done);
+        ring.post_all(done);
+        done.clear();
+    };
     while submitted < to_submit {
         let want = ((to_submit - submitted) as usize).min(BATCH);
         let taken = match ring.take_submissions(&mut batch[..want]) {
@@ -73,13 +90,32 @@ pub fn enter(
             Err(errno) if submitted == 0 => return Outcome::Resume(errno.as_res().into()),
             Err(_) => break,
         };
-        if done.capacity() == 0 {
-            done.reserve_exact(BATCH);
-        }
-        super::submit::submit(&ring, taken, &context, &mut done);
-        ring.post_all(&done);
-        done.clear();
         submitted += taken.len() as u32;
+        let mut rest: &[Sqe] = taken;
+        if !chain.is_empty() {
+            let end = rest
+                .iter()
+                .position(|sqe| !links(sqe))
+                .map_or(rest.len(), |i| i + 1);
+            chain.extend_from_slice(&rest[..end]);
+            rest = &rest[end..];
+            if chain.last().is_some_and(links) {
+                continue;
+            }
+            run(&chain, &mut done);
+            chain.clear();
+        }
+        let closed = rest
+            .iter()
+            .rposition(|sqe| !links(sqe))
+            .map_or(0, |i| i + 1);
+        if closed > 0 {
+            run(&rest[..closed], &mut done);
+        }
+        chain.extend_from_slice(&rest[closed..]);
+    }
+    if !chain.is_empty() {
+        run(&chain, &mut done);
     }
 
     if flags.contains(EnterFlags::WAIT_DELIVERED) {

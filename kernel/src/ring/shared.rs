@@ -4,7 +4,9 @@
 //! overflow list (the header's `cq_overflow` counts them and `sq_flags`
 //! carries `CQ_OVERFLOW`) and move into the CQ as the process frees room.
 //! The list is charged against a per-ring limit; past it, `ring_enter`
-//! refuses new submissions with `EBUSY` until the process reaps.
+//! refuses new submissions with `EBUSY` until the process reaps.  SQEs
+//! waiting behind an IO_DRAIN barrier count against the same limit (a
+//! barrier held up by a long op would otherwise queue without bound).
 
 use crate::mm::frame::global as frames;
 use crate::mm::phys_to_virt;
@@ -179,9 +181,16 @@ impl Ring {
         in_ring + completions.overflow.len()
     }
 
-    /// Whether the overflow list is past its limit.
+    /// Whether the overflow list is past its limit, or as many SQEs as
+    /// that wait behind an IO_DRAIN barrier: either way the kernel would
+    /// hold more for the process than it may, so submissions are refused.
     pub fn overflow_full(&self) -> bool {
         self.completions.lock().overflow.len() >= OVERFLOW_LIMIT
+            || self
+                .barrier
+                .lock()
+                .as_ref()
+                .is_some_and(|queue| queue.len() >= OVERFLOW_LIMIT)
     }
 
     /// Waits until at least `count` CQEs are ready.

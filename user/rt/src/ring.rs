@@ -25,6 +25,16 @@ pub(crate) fn set_mapping(addr: usize, bytes: usize) {
     RING_BYTES.store(bytes, Ordering::Relaxed);
 }
 
+/// Where the kernel mapped the process's ring, and how many bytes:
+/// `(0, 0)` if it announced none.  For programs that look at the shared
+/// header directly (the fuzzer corrupts it on purpose).
+pub fn mapping() -> (usize, usize) {
+    (
+        RING_ADDR.load(Ordering::Relaxed),
+        RING_BYTES.load(Ordering::Relaxed),
+    )
+}
+
 /// The process's ring: the producer half of its SQ and the consumer half
 /// of its CQ.  There is one per process; [`Ring::take`] hands it out once.
 pub struct Ring {
