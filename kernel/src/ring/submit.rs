@@ -233,7 +233,12 @@ async fn run_linked(
     link_timeout: Option<&Sqe>,
     context: &Context,
 ) -> (i32, Option<Arc<PinnedBuffer>>) {
-    let deadline = match link_timeout.map(|timeout| ops::timeout::deadline(timeout, context)) {
+    // A link timeout with bad flags is EINVAL before anything in it is read.
+    let deadline = match link_timeout.map(|timeout| {
+        timeout
+            .sqe_flags()
+            .and_then(|_| ops::timeout::deadline(timeout, context))
+    }) {
         Some(Err(errno)) => {
             post(
                 ring,

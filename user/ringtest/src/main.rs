@@ -545,6 +545,19 @@ fn main() -> i32 {
         "a quick op cancels its link timeout",
         quick[..2].contains(&(440, 0)) && quick[..2].contains(&(441, ecanceled)),
     );
+    // Found by the fuzzer: bad flags were answered with the EFAULT of the
+    // timespec pointer, read first.
+    let bad_flags = Sqe {
+        addr: 0xffff_8000_0000_0000,
+        flags: 0x80,
+        user_data: 443,
+        ..link_timeout
+    };
+    let refused = outcomes(&collect(&mut ring, &[linked(nop(444)), bad_flags], 2));
+    check(
+        "a link timeout with unknown flags is EINVAL, before its pointer is read",
+        refused[..2].contains(&(443, Errno::EINVAL.as_res())),
+    );
     check(
         "a lone link timeout is EINVAL",
         expect_res(
