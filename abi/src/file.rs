@@ -203,6 +203,10 @@ pub struct MemStats {
     /// The kernel heap's slab classes, smallest first; the unused tail of
     /// the array is zero (`object_bytes == 0`).
     pub slab_classes: [SlabClassStats; MAX_SLAB_CLASSES],
+    /// The calling process: bytes of private memory only it maps (pages it
+    /// wrote or had zeroed, shared with no other space; `VM_QUERY` gives
+    /// them per region).
+    pub private_dirty_bytes: u64,
 }
 
 /// How many slab classes [`MemStats`] has room for.
@@ -246,10 +250,11 @@ impl MemStats {
                 class.spare_frames,
             ]
         });
+        let tail = [self.private_dirty_bytes];
         let mut bytes = [0u8; core::mem::size_of::<MemStats>()];
         for (chunk, word) in bytes
             .chunks_exact_mut(8)
-            .zip(head.into_iter().chain(classes))
+            .zip(head.into_iter().chain(classes).chain(tail))
         {
             chunk.copy_from_slice(&word.to_le_bytes());
         }
@@ -272,7 +277,7 @@ impl MemStats {
     }
 }
 
-const _: () = assert!(core::mem::size_of::<MemStats>() == 11 * 8 + MAX_SLAB_CLASSES * 32);
+const _: () = assert!(core::mem::size_of::<MemStats>() == 11 * 8 + MAX_SLAB_CLASSES * 32 + 8);
 
 /// What must come back exactly once a process is gone, for the leak
 /// checks: frames in use (an empty spare slab counts as free) and the

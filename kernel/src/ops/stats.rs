@@ -1,7 +1,7 @@
 //! MEM_STATS: what the kernel holds, into `addr`/`len` (an
 //! `abi::file::MemStats`; a shorter buffer gets the fields that fit): the
-//! heap, frames, tasks, threads, the caller's memory, and every slab
-//! class's objects and frames.
+//! heap, frames, tasks, threads, the caller's memory (resident, page
+//! tables, private dirty), and every slab class's objects and frames.
 
 use super::{Context, Started};
 use crate::mm::pin::{Access, PinnedBuffer};
@@ -27,6 +27,7 @@ pub fn snapshot() -> MemStats {
         page_table_bytes: 0,
         heap_large_frames: crate::mm::heap::large_frames() as u64,
         slab_classes: Default::default(),
+        private_dirty_bytes: 0,
     };
     for (out, class) in stats.slab_classes.iter_mut().zip(crate::mm::heap::stats()) {
         let spare_frames = class.spare_slabs * (class.frames / class.slabs.max(1));
@@ -46,12 +47,13 @@ pub fn start(sqe: &Sqe, context: &Context) -> Started {
             return Err(Errno::EINVAL);
         }
         let mut stats = snapshot();
-        if let Some((resident, tables)) = context
-            .process
-            .with_space(|space| (space.resident_pages(), space.table_pages()))
-        {
+        if let Some((resident, tables, dirty)) = context.process.with_space(|space| {
+            let dirty = space.private_dirty_pages();
+            (space.resident_pages(), space.table_pages(), dirty)
+        }) {
             stats.resident_bytes = resident as u64 * 4096;
             stats.page_table_bytes = tables as u64 * 4096;
+            stats.private_dirty_bytes = dirty * 4096;
         }
         let bytes = stats.to_bytes();
         let len = (sqe.len as usize).min(bytes.len());

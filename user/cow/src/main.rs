@@ -119,11 +119,17 @@ fn child(
                 && r.resident_pages == PAGES as u64
         }),
     );
+    let dirty = |ring: &mut Ring| rt::stats::mem(ring).map_or(0, |s| s.private_dirty_bytes);
+    let dirty_before = dirty(ring);
     let before = ticks();
     for page in 0..PAGES {
         private[page * PAGE] = b'C';
     }
     let per_page = (ticks() - before) / PAGES as u64;
+    checks.check(
+        "MEM_STATS counts the copies as this process's private dirty memory",
+        dirty(ring) == dirty_before + (PAGES * PAGE) as u64,
+    );
     let _ = writeln!(
         Writer(ring),
         "cow: a copy-on-write fault costs {per_page} ticks per page (copy included)"
