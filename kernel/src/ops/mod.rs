@@ -149,16 +149,11 @@ fn misplaced(_sqe: &Sqe, _context: &Context) -> Started {
 }
 
 /// Starts `sqe`, whose flags are checked and whose opcode is `opcode`.
+/// [`PIN_BUSY`] says it could not pin its buffer yet: the caller (the
+/// ring, which posts the CQE and so holds the buffer until then) waits with
+/// [`start_when_pins_drop`].
 #[inline(always)]
 pub fn start_op(opcode: Opcode, sqe: &Sqe, context: &Context) -> Started {
-    match start_once(opcode, sqe, context) {
-        Started::Done(PIN_BUSY) => restart_when_pins_drop(opcode, *sqe, context),
-        started => started,
-    }
-}
-
-#[inline(always)]
-fn start_once(opcode: Opcode, sqe: &Sqe, context: &Context) -> Started {
     match OPS[opcode as usize] {
         Some(start) => start(sqe, context),
         None => Started::Done(Errno::EOPNOTSUPP.as_res()),
@@ -167,25 +162,19 @@ fn start_once(opcode: Opcode, sqe: &Sqe, context: &Context) -> Started {
 
 /// What an op gives when a page of its buffer carries the most pins it
 /// may (`mm::pin`): it has changed nothing (ops pin before they act).
-const PIN_BUSY: i32 = Errno::ERESTARTSYS.as_res();
+pub const PIN_BUSY: i32 = Errno::ERESTARTSYS.as_res();
 
-/// An op that met a page at the pin depth: it starts again each time such
-/// a page loses a pin, until it gets its pins, and then runs.  Its buffer
-/// is unpinned when its future ends, just before the CQE (not after it,
-/// as for an op that started at once).
-#[inline(never)]
-fn restart_when_pins_drop(opcode: Opcode, sqe: Sqe, context: &Context) -> Started {
-    let context = context.clone();
-    Started::from(Box::pin(async move {
-        loop {
-            let mark = crate::mm::frame::global::pin_room_mark();
-            match start_once(opcode, &sqe, &context) {
-                Started::Done(PIN_BUSY) => crate::mm::frame::global::pin_room_since(mark).await,
-                Started::Done(res) => return res,
-                Started::Running(running) => return running.future.await,
-            }
+/// Starts `sqe`, which gave [`PIN_BUSY`], again each time a page at the pin
+/// depth loses a pin, until it gets its pins; what it started as then.
+pub async fn start_when_pins_drop(sqe: &Sqe, context: &Context) -> Started {
+    loop {
+        // Taken before the attempt: a pin dropped during it is not missed.
+        let mark = crate::mm::frame::global::pin_room_mark();
+        match start(sqe, context) {
+            Started::Done(PIN_BUSY) => crate::mm::frame::global::pin_room_since(mark).await,
+            started => return started,
         }
-    }) as OpFuture)
+    }
 }
 
 #[cfg(not(test))]

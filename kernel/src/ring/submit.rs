@@ -134,6 +134,7 @@ fn run_lone(ring: &Arc<Ring>, sqe: &Sqe, context: &Context, done: &mut Vec<Cqe>)
         // A link timeout with nothing linked before it.
         Ok(Opcode::LinkTimeout) => Errno::EINVAL.as_res(),
         Ok(opcode) => match ops::start_op(opcode, sqe, context) {
+            Started::Done(ops::PIN_BUSY) => return spawn_when_pins_drop(ring, sqe, context),
             Started::Done(res) => res,
             Started::Running(running) => return spawn_running(ring, sqe, running, context),
         },
@@ -170,6 +171,29 @@ fn spawn_running(ring: &Arc<Ring>, sqe: &Sqe, running: ops::RunningOp, context: 
             flags,
             personality,
             ..Sqe::default()
+        };
+        post(&ring, &context, &sqe, res);
+        // Unpinned only now that the CQE is out.
+        drop(pinned);
+        ring.inflight.end(&token);
+    });
+}
+
+/// Runs an op that could not pin its buffer yet (`ops::PIN_BUSY`) as a
+/// task: it starts once a pin goes, and its buffer stays pinned until its
+/// CQE is posted, as for any op.  The wait can be cancelled like the op.
+#[inline(never)]
+fn spawn_when_pins_drop(ring: &Arc<Ring>, sqe: &Sqe, context: &Context) {
+    let token = ring.inflight.begin(sqe.user_data);
+    let (ring, context, sqe) = (ring.clone(), context.clone(), *sqe);
+    spawn(async move {
+        let ecanceled = Errno::ECANCELED.as_res();
+        let (res, pinned) = match token.run(ops::start_when_pins_drop(&sqe, &context)).await {
+            None => (ecanceled, None),
+            Some(Started::Done(res)) => (res, None),
+            Some(Started::Running(ops::RunningOp { future, pinned })) => {
+                (token.run(future).await.unwrap_or(ecanceled), pinned)
+            }
         };
         post(&ring, &context, &sqe, res);
         // Unpinned only now that the CQE is out.
@@ -253,7 +277,15 @@ async fn run_linked(
     };
     let token = ring.inflight.begin(sqe.user_data);
     let mut pinned = None;
-    let res = match ops::start(sqe, context) {
+    // An op waiting for pins to go is not yet raced by its link timeout.
+    let started = match ops::start(sqe, context) {
+        Started::Done(ops::PIN_BUSY) => token
+            .run(ops::start_when_pins_drop(sqe, context))
+            .await
+            .unwrap_or(Started::Done(Errno::ECANCELED.as_res())),
+        started => started,
+    };
+    let res = match started {
         Started::Done(res) => Some(res),
         Started::Running(ops::RunningOp {
             future,
