@@ -30,7 +30,7 @@
 //! READ in flight into it) is copied for the child at once, as Linux does:
 //! the READ's data must land in the parent's page only.
 
-use super::frame::global::{self as frames, PageTableFrames};
+use super::frame::global::{self as frames, UserTableFrames};
 use super::object::{self, MemObject, PageError};
 use super::page_set::PageSet;
 use super::region::{self, PageRange, Region, RegionFlags, RegionTree};
@@ -209,6 +209,18 @@ impl Access {
     }
 }
 
+/// What a space holds ([`Space::usage`]), in pages.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Usage {
+    /// Frames mapped in the user half.
+    pub resident_pages: usize,
+    /// Page-table frames under the user half, the PML4 included.
+    pub table_pages: usize,
+    /// Private pages only this space maps (written or zeroed for it,
+    /// shared with nobody).
+    pub private_dirty_pages: usize,
+}
+
 pub struct Space {
     pml4: PhysAddr,
     /// What each range is: the tree `MMAP`, `MUNMAP`, faults and the
@@ -222,7 +234,7 @@ pub struct Space {
 impl Space {
     /// An empty user half over the kernel's upper half.
     pub fn new() -> Result<Self, Errno> {
-        let pml4 = frames::alloc_zeroed(0).ok_or(Errno::ENOMEM)?;
+        let pml4 = frames::alloc_user_zeroed(0).ok_or(Errno::ENOMEM)?;
         let kernel = super::paging::kernel_pml4();
         // SAFETY: both are page-table frames reachable through the direct
         // map; the new one is ours alone, the kernel's upper half is only
@@ -662,16 +674,6 @@ impl Space {
         records
     }
 
-    /// Bytes of private memory only this space maps (pages it wrote, or
-    /// zeroed for it, and shares with nobody): `MEM_STATS`'s dirty-private
-    /// total.
-    pub fn private_dirty_pages(&self) -> u64 {
-        self.query()
-            .iter()
-            .map(|record| record.private_dirty_pages)
-            .sum()
-    }
-
     /// Resolves a fault at `addr` for `access`, the user's own or the
     /// kernel's on its behalf (an op's buffer): maps a zeroed page, an
     /// object's page, or a copy of a copy-on-write page.  A frame it needs
@@ -702,7 +704,8 @@ impl Space {
                 Source::Eager | Source::Physical => Err(FaultError::Violation),
                 Source::Anonymous => {
                     let frame = spare.take().ok_or(FaultError::NeedFrame)?;
-                    zero_frame(frame);
+                    // SAFETY: the caller's spare frame, mapped nowhere yet.
+                    unsafe { frames::zero(frame, 0) };
                     if let Some(set) = &backing.cow {
                         set.lock().remove(index);
                     }
@@ -834,7 +837,7 @@ impl Space {
                 PhysFrame::containing_address(frame),
                 flags,
                 Flags::PRESENT | Flags::WRITABLE | Flags::USER_ACCESSIBLE,
-                &mut PageTableFrames,
+                &mut UserTableFrames,
             )
         };
         mapped.map(|flush| flush.ignore())
@@ -862,8 +865,7 @@ impl Space {
     }
 
     fn map_one(&mut self, virt: u64, flags: Flags) -> Result<(), Errno> {
-        let frame = frames::alloc_user().ok_or(Errno::ENOMEM)?;
-        zero_frame(frame);
+        let frame = frames::alloc_user_zeroed(0).ok_or(Errno::ENOMEM)?;
         match self.map_fresh(virt, frame, flags) {
             Ok(()) => Ok(()),
             Err(error) => {
@@ -1114,20 +1116,30 @@ impl Space {
 
     /// Frames mapped in the user half.
     pub fn resident_pages(&self) -> usize {
-        let mut count = 0;
-        walk_user_half(self.pml4, &mut |_, level, _, _| {
-            count += usize::from(level == 0)
-        });
-        count
+        self.usage().resident_pages
     }
 
-    /// Page-table frames under the user half (the PML4 included).
-    pub fn table_pages(&self) -> usize {
-        let mut count = 1;
-        walk_user_half(self.pml4, &mut |_, level, _, _| {
-            count += usize::from(level > 0)
+    /// What the space holds, in one walk of its page tables: `MEM_STATS`'s
+    /// figures for the caller.
+    pub fn usage(&self) -> Usage {
+        let mut usage = Usage {
+            table_pages: 1, // the PML4
+            ..Usage::default()
+        };
+        walk_user_half(self.pml4, &mut |frame, level, virt, _| {
+            if level > 0 {
+                usage.table_pages += 1;
+                return;
+            }
+            usage.resident_pages += 1;
+            let private = self.regions.find(virt).is_some_and(|region| {
+                !region.flags().contains(RegionFlags::SHARED) && !region.object().is_physical()
+            });
+            if private && frames::owners(frame) == 1 {
+                usage.private_dirty_pages += 1;
+            }
         });
-        count
+        usage
     }
 
     /// Makes this space the current one on this CPU.
@@ -1174,17 +1186,6 @@ fn nx_flag() -> Flags {
     } else {
         Flags::empty()
     }
-}
-
-fn zero_frame(frame: PhysAddr) {
-    // SAFETY: a frame the caller owns alone, through the direct map.
-    unsafe {
-        core::ptr::write_bytes(
-            phys_to_virt(frame.as_u64()).as_mut_ptr::<u8>(),
-            0,
-            PAGE_SIZE as usize,
-        )
-    };
 }
 
 /// Copies the page in `from` into `to`, a frame the caller owns alone.
@@ -1395,7 +1396,7 @@ mod ktests {
     }
 
     crate::ktest!(
-        fn every_fault_kind_fails_cleanly_when_user_memory_runs_out() {
+        fn user_memory_of_every_kind_stops_at_the_reserve() {
             let text = crate::fs::initfs::get()
                 .and_then(|archive| archive.lookup("etc/motd").ok())
                 .ok_or("etc/motd is missing")?
@@ -1430,16 +1431,35 @@ mod ktests {
                 parent.fault_for_kernel(anon, true).map_err(error)?;
                 let (child, _) = parent.clone_cow();
                 let child = child.map_err(error)?;
+                // A page whose page table is not there yet.
+                let (far, _, _) = parent
+                    .map_user(
+                        Placement::Anywhere { hint: 1 << 40 },
+                        PAGE_SIZE,
+                        rw,
+                        RegionFlags::empty(),
+                        Source::Anonymous,
+                        0,
+                    )
+                    .map_err(error)?;
                 let held = hold_user_frames();
                 let reserve_kept = frames::free_frames() >= frames::user_reserve();
                 let zero = parent.fault_for_kernel(anon + PAGE_SIZE, true).err();
                 let copy = parent.fault_for_kernel(anon, true).err();
                 let file_page = parent.fault_for_kernel(mapped, false).err();
+                // A process's page tables and ring are user memory too: a
+                // fork bomb stops at the reserve, not in the kernel heap.
+                let table = parent.fault_for_kernel(far, true).err();
+                let new_space = Space::new().err();
+                let ring = crate::ring::Ring::new(64).err();
                 release_held(held);
                 ensure!(reserve_kept, "user memory ate into the kernel's reserve");
                 ensure_eq!(zero, Some(Errno::ENOMEM));
                 ensure_eq!(copy, Some(Errno::ENOMEM));
                 ensure_eq!(file_page, Some(Errno::ENOMEM));
+                ensure_eq!(table, Some(Errno::ENOMEM));
+                ensure_eq!(new_space, Some(Errno::ENOMEM));
+                ensure_eq!(ring, Some(Errno::ENOMEM));
                 // With frames again, every kind resolves.
                 parent
                     .fault_for_kernel(anon + PAGE_SIZE, true)

@@ -47,13 +47,10 @@ pub fn start(sqe: &Sqe, context: &Context) -> Started {
             return Err(Errno::EINVAL);
         }
         let mut stats = snapshot();
-        if let Some((resident, tables, dirty)) = context.process.with_space(|space| {
-            let dirty = space.private_dirty_pages();
-            (space.resident_pages(), space.table_pages(), dirty)
-        }) {
-            stats.resident_bytes = resident as u64 * 4096;
-            stats.page_table_bytes = tables as u64 * 4096;
-            stats.private_dirty_bytes = dirty * 4096;
+        if let Some(usage) = context.process.with_space(|space| space.usage()) {
+            stats.resident_bytes = usage.resident_pages as u64 * 4096;
+            stats.page_table_bytes = usage.table_pages as u64 * 4096;
+            stats.private_dirty_bytes = usage.private_dirty_pages as u64 * 4096;
         }
         let bytes = stats.to_bytes();
         let len = (sqe.len as usize).min(bytes.len());

@@ -49,7 +49,8 @@ impl Ring {
         let layout = RingLayout::with_sq_entries(sq_entries)?;
         let pages = layout.total_bytes().div_ceil(4096);
         let order = pages.next_power_of_two().trailing_zeros() as usize;
-        let block = frames::alloc_zeroed(order).ok_or(Errno::ENOMEM)?;
+        // A process's ring is its memory: it stops at the user reserve.
+        let block = frames::alloc_user_zeroed(order).ok_or(Errno::ENOMEM)?;
         let base =
             NonNull::new(phys_to_virt(block.as_u64()).as_mut_ptr::<u8>()).ok_or(Errno::EFAULT)?;
         // SAFETY: 1. the block is page-aligned, `total_bytes` long at least,

@@ -50,24 +50,46 @@ pub fn user_reserve() -> usize {
 /// A frame for user memory (a page a fault maps, a copy-on-write copy, an
 /// eager stack page): `None` once only [`user_reserve`] frames are left.
 pub fn alloc_user() -> Option<PhysAddr> {
+    alloc_user_block(0)
+}
+
+/// A block of `2^order` frames that a process's existence costs (its page
+/// tables, its ring): like [`alloc_user`], it stops at the reserve, so
+/// neither a fork bomb nor page tables spread over the address space can
+/// take the frames the kernel's heap needs.
+pub fn alloc_user_block(order: usize) -> Option<PhysAddr> {
     with(|buddy| {
         let reserve = USER_RESERVE_MIN.max(buddy.managed_frames() / 64);
-        if buddy.free_frames() <= reserve {
+        if buddy.free_frames() < reserve + (1 << order) {
             return None;
         }
-        buddy.alloc(0)
+        buddy.alloc(order)
     })
     .map(|pfn| PhysAddr::new(pfn as u64 * PAGE_SIZE))
 }
 
+/// [`alloc_user_block`], zero-filled.
+pub fn alloc_user_zeroed(order: usize) -> Option<PhysAddr> {
+    // SAFETY: just allocated, so the block is ours alone.
+    alloc_user_block(order).inspect(|&phys| unsafe { zero(phys, order) })
+}
+
 /// Like [`alloc`], but zero-filled.
 pub fn alloc_zeroed(order: usize) -> Option<PhysAddr> {
-    let phys = alloc(order)?;
+    // SAFETY: just allocated, so the block is ours alone.
+    alloc(order).inspect(|&phys| unsafe { zero(phys, order) })
+}
+
+/// Fills the block of `2^order` frames at `phys` with zeroes.
+///
+/// # Safety
+///
+/// The block is RAM that the caller owns alone: nothing else reads or
+/// writes it meanwhile.
+pub unsafe fn zero(phys: PhysAddr, order: usize) {
     let bytes = (PAGE_SIZE as usize) << order;
-    // SAFETY: the block was just allocated, so nothing else uses it, and the
-    // direct map covers all RAM.
+    // SAFETY: the caller's block, reachable through the direct map.
     unsafe { core::ptr::write_bytes(phys_to_virt(phys.as_u64()).as_mut_ptr::<u8>(), 0, bytes) };
-    Some(phys)
 }
 
 /// Returns a block from [`alloc`].  A bad free is a kernel bug.  A single
@@ -193,6 +215,17 @@ pub const fn max_order() -> usize {
 
 /// Hands zeroed 4 KiB frames to the `x86_64` crate's page-table code.
 pub struct PageTableFrames;
+
+/// The same for the tables of a user address space, which are user memory
+/// ([`alloc_user_zeroed`]).
+pub struct UserTableFrames;
+
+// SAFETY: every frame returned is freshly allocated, unused and zeroed.
+unsafe impl FrameAllocator<Size4KiB> for UserTableFrames {
+    fn allocate_frame(&mut self) -> Option<PhysFrame<Size4KiB>> {
+        alloc_user_zeroed(0).map(PhysFrame::containing_address)
+    }
+}
 
 // SAFETY: every frame returned is freshly allocated, unused and zeroed.
 unsafe impl FrameAllocator<Size4KiB> for PageTableFrames {
