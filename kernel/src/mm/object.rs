@@ -73,11 +73,6 @@ impl MemObject {
         self.bytes.div_ceil(PAGE_SIZE)
     }
 
-    /// Frames the object holds now.
-    pub fn resident_pages(&self) -> usize {
-        self.pages.lock().len()
-    }
-
     /// The frame of page `index`, with a reference for the caller's
     /// mapping (the caller releases it with `frame::global::release`).  A
     /// page not read in yet is filled into `spare` (a frame the caller

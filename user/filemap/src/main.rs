@@ -12,7 +12,7 @@ use abi::file::{VM_FILE, VM_MMAPPED, VM_USER_ACCESSIBLE, VmRegion};
 use abi::{Errno, Sqe};
 use rt::checks::Checks;
 use rt::mm::{PAGE, PRIVATE, R, RW, SHARED};
-use rt::process::{self, Forked, WaitStatus};
+use rt::process::{self, WaitStatus};
 use rt::ring::Ring;
 
 rt::entry!(main);
@@ -56,10 +56,7 @@ fn regions(ring: &mut Ring) -> ([VmRegion; 24], usize) {
 
 /// Runs `body` in a fork child; its wait status.
 fn in_child(ring: &mut Ring, body: impl FnOnce(&mut Ring) -> i32) -> Option<WaitStatus> {
-    match process::fork(ring).ok()? {
-        Forked::Child => rt::syscall::exit(body(ring)),
-        Forked::Parent(child) => process::wait(ring, child).ok(),
-    }
+    process::in_child(ring, body).ok()
 }
 
 fn main() -> i32 {

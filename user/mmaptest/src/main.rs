@@ -10,14 +10,11 @@
 extern crate freestanding;
 
 use abi::{Errno, MapFlags, ProtFlags, Sqe};
+use rt::mm::{PAGE, PRIVATE, RW};
 use rt::process::{self, WaitStatus};
 use rt::ring::Ring;
 
 rt::entry!(main);
-
-const PAGE: u64 = 4096;
-const RW: u32 = ProtFlags::READ.bits() | ProtFlags::WRITE.bits();
-const PRIVATE: u32 = MapFlags::PRIVATE.bits();
 
 /// Submits `sqe` and waits for its result.
 fn res(ring: &mut Ring, mut sqe: Sqe) -> Result<u32, Errno> {

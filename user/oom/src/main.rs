@@ -15,7 +15,7 @@ extern crate freestanding;
 
 use rt::checks::Checks;
 use rt::mm::{PAGE, PRIVATE, RW};
-use rt::process::{self, Forked, WaitStatus};
+use rt::process::{self, WaitStatus};
 use rt::ring::Ring;
 
 rt::entry!(main);
@@ -39,16 +39,6 @@ fn touch(addr: u64, pages: u64, value: u8) {
     }
 }
 
-fn in_child(ring: &mut Ring, body: impl FnOnce(&mut Ring)) -> Option<WaitStatus> {
-    match process::fork(ring).ok()? {
-        Forked::Child => {
-            body(ring);
-            rt::syscall::exit(0)
-        }
-        Forked::Parent(child) => process::wait(ring, child).ok(),
-    }
-}
-
 fn main() -> i32 {
     let Ok(mut ring) = Ring::take() else {
         return 100;
@@ -58,15 +48,16 @@ fn main() -> i32 {
     let free_at_start = free_pages(ring);
 
     // 1. More anonymous memory than there is, touched page by page.
-    let hog = in_child(ring, |ring| {
+    let hog = process::in_child(ring, |ring| {
         let pages = free_pages(ring) * 2;
         if let Some(addr) = map(ring, pages * PAGE) {
             touch(addr, pages, 1);
         }
+        0
     });
     checks.check(
         "a child touching more memory than there is is killed (SIGKILL)",
-        hog == Some(WaitStatus::Signaled(SIGKILL)),
+        hog == Ok(WaitStatus::Signaled(SIGKILL)),
     );
     checks.check(
         "and its frames come back",
@@ -79,10 +70,13 @@ fn main() -> i32 {
         return checks.report(ring) + 1;
     };
     touch(shared, pages, b'p');
-    let copier = in_child(ring, |_| touch(shared, pages, b'c'));
+    let copier = process::in_child(ring, |_| {
+        touch(shared, pages, b'c');
+        0
+    });
     checks.check(
         "a child whose copy-on-write copies run out is killed (SIGKILL)",
-        copier == Some(WaitStatus::Signaled(SIGKILL)),
+        copier == Ok(WaitStatus::Signaled(SIGKILL)),
     );
     let intact = (0..pages).all(|page| {
         // SAFETY: inside the mapping this process filled.

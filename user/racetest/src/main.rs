@@ -22,18 +22,17 @@
 
 extern crate freestanding;
 
-use abi::{Errno, MapFlags, ProtFlags, Sqe};
+use abi::{Errno, Sqe};
 use core::fmt::Write;
 use core::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use rt::Mutex;
 use rt::checks::Checks;
 use rt::io::Writer;
+use rt::mm::{PAGE, PRIVATE, RW};
 use rt::ring::Ring;
 
 rt::entry!(main);
 
-const PAGE: u64 = 4096;
-const RW: u32 = ProtFlags::READ.bits() | ProtFlags::WRITE.bits();
 const MAIN: u16 = 0;
 const ROUNDS: u32 = 12;
 
@@ -48,13 +47,7 @@ fn call(sqe: Sqe, me: u16) -> Result<u32, Errno> {
 
 fn mmap(pages: u64) -> Result<u64, Errno> {
     let mut out = 0u64;
-    let sqe = rt::prep::mmap_anonymous(
-        0,
-        (pages * PAGE) as u32,
-        RW,
-        MapFlags::PRIVATE.bits(),
-        &mut out,
-    );
+    let sqe = rt::prep::mmap_anonymous(0, (pages * PAGE) as u32, RW, PRIVATE, &mut out);
     call(sqe, MAIN)?;
     Ok(out)
 }

@@ -100,6 +100,15 @@ pub fn pipe(ring: &mut Ring) -> Result<(i32, i32), Errno> {
     Ok((ends[0], ends[1]))
 }
 
+/// Runs `body` in a [`fork`] child, which exits with what it returns;
+/// the child's wait status.
+pub fn in_child(ring: &mut Ring, body: impl FnOnce(&mut Ring) -> i32) -> Result<WaitStatus, Errno> {
+    match fork(ring)? {
+        Forked::Child => crate::syscall::exit(body(ring)),
+        Forked::Parent(child) => wait(ring, child),
+    }
+}
+
 /// What [`fork`] returned to whom.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Forked {
