@@ -231,6 +231,67 @@ fn fault_in(thread: Arc<Thread>, address: u64, access: Access, fault: Fault) -> 
     super::cpu_loop::restart()
 }
 
+/// The fast path of a user page fault, on this CPU's stack: with a frame
+/// at hand (taken before the space's lock), a demand-zero page, an object
+/// page or a copy-on-write copy is mapped here and the thread goes straight
+/// back to user mode, its space still loaded.  Returns the thread only for
+/// a violation (the caller kills the process).  Otherwise the thread leaves
+/// the CPU for the slow path, a future: when no frame can be had
+/// ([`fault_in`], which kills for want of memory), or when a copy must
+/// wait for other CPUs to drop the old translation.
+fn fast_fault(thread: Arc<Thread>, address: u64, access: Access, fault: Fault) -> Arc<Thread> {
+    use crate::mm::frame::global as frames;
+    let mut spare = frames::alloc_user();
+    let step = thread.process.with_space_mut(|space| {
+        let resolved = space.resolve_fault(address, access, &mut spare);
+        (resolved, space.pml4().as_u64())
+    });
+    if let Some(frame) = spare {
+        frames::free(frame, 0);
+    }
+    match step {
+        Some((Ok(resolved), pml4)) => {
+            let pending = crate::mm::shootdown::begin(pml4, resolved.gather);
+            if pending.is_done() {
+                if let Some(stale) = resolved.stale {
+                    frames::release(stale);
+                }
+                resume_trapped(thread)
+            }
+            drop(thread::set_current(percpu::cpu_index(), None));
+            let runtime = super::runtime().expect("user threads run under the executors");
+            runtime
+                .spawn(async move {
+                    pending.wait().await;
+                    if let Some(stale) = resolved.stale {
+                        frames::release(stale);
+                    }
+                    thread::make_runnable(thread);
+                })
+                .detach();
+            super::cpu_loop::restart()
+        }
+        Some((Err(FaultError::NeedFrame | FaultError::OutOfMemory), _)) => {
+            fault_in(thread, address, access, fault)
+        }
+        Some((Err(FaultError::Violation), _)) | None => thread,
+    }
+}
+
+/// Returns `thread`, the current one, to user mode where its trap left it:
+/// it stays current and its space stays loaded (no trip through the CPU
+/// loop, no CR3 write and the TLB flush that comes with it).
+fn resume_trapped(thread: Arc<Thread>) -> ! {
+    let (regs, fpu) = {
+        let state = thread.state.lock();
+        (state.regs.clone(), state.fpu.as_deref().cloned())
+    };
+    // The CPU's current-thread slot keeps it alive; nothing here may need
+    // a drop once `enter_user` runs.
+    drop(thread);
+    user::enter_user(&regs, fpu.as_ref(), Resume::Iret)
+}
+
 /// Prints why `thread`'s process is being killed for `fault`.
 fn report_fault(thread: &Thread, fault: &Fault) {
     let rip = thread.state.lock().regs.rip;
@@ -258,7 +319,7 @@ pub fn save_trap(regs: UserRegisters, fpu: &FxArea) {
 
 /// A trap taken in user mode, after `save_trap`, on the kernel stack.
 pub fn trap(cause: TrapCause) -> ! {
-    let thread = current_thread();
+    let mut thread = current_thread();
     if thread.process.is_exiting() {
         end_thread(thread, ExitStatus::Exited(0))
     }
@@ -277,34 +338,8 @@ pub fn trap(cause: TrapCause) -> ! {
             address: cause.fault_address,
         };
         if cause.vector == PAGE_FAULT {
-            // Resolved here when no frame is needed (a spurious fault, the
-            // last owner of a copy-on-write page, an object page already
-            // read in); the future otherwise.
             let access = Access::from_error_code(cause.error_code);
-            let resolved = thread.process.with_space_mut(|space| {
-                space.resolve_fault(cause.fault_address, access, &mut None)
-            });
-            match resolved {
-                Some(Ok(_)) => {
-                    let cpu = percpu::cpu_index();
-                    drop(thread::set_current(cpu, None));
-                    thread::make_runnable_on(thread, cpu);
-                    super::cpu_loop::restart()
-                }
-                Some(Err(FaultError::NeedFrame)) => {
-                    fault_in(thread, cause.fault_address, access, fault)
-                }
-                Some(Err(FaultError::OutOfMemory)) => {
-                    crate::warn!(
-                        "process {} ({}) killed: out of memory at {:#x}",
-                        thread.process.pid,
-                        thread.process.name,
-                        cause.fault_address
-                    );
-                    end_process(thread, ExitStatus::OutOfMemory)
-                }
-                Some(Err(FaultError::Violation)) | None => {}
-            }
+            thread = fast_fault(thread, cause.fault_address, access, fault);
         }
         report_fault(&thread, &fault);
         end_process(thread, ExitStatus::Killed(fault))
