@@ -278,6 +278,18 @@ mod ktests {
         }
     );
 
+    crate::ktest!(
+        async fn a_process_exits_with_two_thousand_threads_blocked() {
+            // Every thread is ended as the CPU loops find them; the loop
+            // once nested on its stack for each, and overflowed it.
+            crate::ensure_eq!(
+                run_with(&["bin/threads", "2000", "exit"]).await?,
+                ExitStatus::Exited(0)
+            );
+            Ok(())
+        }
+    );
+
     /// Runs a test program that exits with the number of its checks that
     /// failed.
     async fn checks_pass(path: &str) -> Result<(), alloc::string::String> {

@@ -53,12 +53,20 @@ pub fn run(runtime: &'static Runtime) -> ! {
     }
 }
 
-/// Starts the loop again from wherever the stack is (an entry from user
-/// mode, which began at the top of this CPU's kernel stack).
+/// Starts the loop again at the top of this CPU's kernel stack.  From an
+/// entry from user mode (which began there) that is where the stack is
+/// anyway; from inside the loop (it picked a thread of an exiting process
+/// and ended it) it is what keeps the stack from growing: a process
+/// exiting with 15,000 threads queued nested as many loops and ran the
+/// stack into the kernel's data.
 pub fn restart() -> ! {
     // The thread that ran here may end on another CPU and free its page
     // tables: a CPU not running user code holds only the kernel's.
     crate::mm::paging::activate_kernel();
+    crate::arch::user::on_kernel_stack_top(run_loop)
+}
+
+extern "C" fn run_loop() -> ! {
     run(super::runtime().expect("user threads run only under the executors"))
 }
 

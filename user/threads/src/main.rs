@@ -1,4 +1,4 @@
-//! `threads [N]`: starts N threads (10,000 by default) that all block on
+//! `threads [N] [exit]`: starts N threads (10,000 by default) that all block on
 //! one futex, reports what each blocked thread costs the kernel (MEM_STATS
 //! before and after), wakes them all, joins them, and shows the kernel's
 //! memory back at its baseline: the kernel heap, and the user memory of
@@ -7,6 +7,10 @@
 //! than before the threads, or (exit status 8) if more than
 //! [`RESIDUE_LIMIT`] bytes of kernel heap stay behind: a few kilobytes of
 //! tables keep their room, but nothing may grow with the thread count.
+//!
+//! `threads N exit` instead exits the process while the N threads are
+//! still blocked: the kernel must end them all (and a test checks that
+//! everything comes back).
 #![no_std]
 #![no_main]
 
@@ -92,6 +96,12 @@ fn main() -> i32 {
         }
         rt::thread::sleep(shared, 1_000_000, MAIN);
     };
+    if rt::args().nth(2) == Some("exit") {
+        say(format_args!(
+            "threads: {count} threads blocked; the process exits with them\n"
+        ));
+        rt::exit(0)
+    }
     let heap = blocked
         .heap_bytes_allocated
         .saturating_sub(before.heap_bytes_allocated);

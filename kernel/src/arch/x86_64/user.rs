@@ -272,6 +272,27 @@ pub fn trap_from_user(frame: &TrapFrame) -> ! {
     }
 }
 
+/// Calls `entry` at the top of this CPU's kernel stack, abandoning
+/// whatever the current stack holds: for code that restarts the CPU loop,
+/// so a restart from inside the loop does not nest on the stack it runs on.
+pub fn on_kernel_stack_top(entry: extern "C" fn() -> !) -> ! {
+    let top = super::percpu::current().kernel_stack_top.as_u64();
+    // SAFETY: the caller gives up every frame below (nothing returns to
+    // them); the top of the kernel stack holds nothing live outside a user
+    // entry, which starts from it and never returns along it either.
+    unsafe {
+        core::arch::asm!(
+            "mov rsp, {top}",
+            "xor ebp, ebp",
+            "call {entry}",
+            "ud2",
+            top = in(reg) top,
+            entry = in(reg) entry,
+            options(noreturn)
+        )
+    }
+}
+
 extern "C" fn trap_entry_on_kernel_stack(vector: u64, error_code: u64, fault_address: u64) -> ! {
     crate::sched::entry::trap(crate::sched::entry::TrapCause {
         vector: vector as u8,
