@@ -9,7 +9,10 @@
 //! Fields the table does not name must be zero (`EINVAL` otherwise), which
 //! keeps them free for later use.  Addresses are user virtual addresses; the
 //! kernel pins what they name for the life of the op.  A `res` below zero is
-//! always a negated errno.  *P* marks a provisional definition that may change
+//! always a negated errno.  Once free memory is down to the kernel's
+//! reserve, every op that would leave kernel memory behind (all but `NOP`,
+//! `ASYNC_CANCEL`, `CLOSE`, `STATX`, `MUNMAP`, `FUTEX_WAKE`, `VM_QUERY` and
+//! `MEM_STATS`) ends `-ENOMEM` without starting.  *P* marks a provisional definition that may change
 //! while the kernel side is built.
 //!
 //! | op | # | fd | off | addr | len | op_flags | other | `res` on success |
@@ -23,7 +26,7 @@
 //! | `STATX` | 21 | dir handle | `*mut statx` (io_uring's `addr2`) | NUL-terminated path | `STATX_*` mask | `AT_*` flags | | 0 |
 //! | `READ` | 22 | handle | file offset (`u64::MAX`: current position) | buffer | bytes | 0 | | bytes read (0: end of file) |
 //! | `WRITE` | 23 | handle | file offset (`u64::MAX`: current position) | buffer | bytes | 0 | | bytes written |
-//! | `MSG_RING` | 40 | target ring handle | `user_data` for the target CQE | 0 (io_uring's `IORING_MSG_DATA`) | `res` for the target CQE | 0 | | 0; the target ring gets a CQE `{off, len as i32, 0}` |
+//! | `MSG_RING` | 40 | target ring handle | `user_data` for the target CQE | 0 (io_uring's `IORING_MSG_DATA`) | `res` for the target CQE | 0 | | 0; the target ring gets a CQE `{off, len as i32, 0}`; `-EOVERFLOW` when its overflow list is full (4,096 CQEs nobody reaped) |
 //! | `FUTEX_WAIT` | 51 | futex2 flags: `FUTEX2_SIZE_U32` (2), optionally \| `FUTEX2_PRIVATE` (128) | expected value | `*const u32`, 4-aligned | 0 | 0 | `addr3` = bitset mask (`u32::MAX`: any) | 0 when woken; `-EAGAIN` the word differed |
 //! | `FUTEX_WAKE` | 52 | futex2 flags, as above | max waiters to wake | `*const u32`, 4-aligned | 0 | 0 | `addr3` = bitset mask | waiters woken |
 //! | `PIPE` | 62 | | | `*mut [i32; 2]`: receives (read, write) handles | | `O_CLOEXEC` or 0 | | 0 |

@@ -42,6 +42,27 @@ pub struct Pipe {
     writable: Event,
 }
 
+/// Bytes a WRITE takes from: a slice, or a pinned user buffer, which the
+/// pipe copies from a piece at a time as room appears (so a WRITE waiting
+/// for room holds its pinned pages, not a kernel copy of them).
+pub trait Source {
+    /// How many bytes there are.
+    fn size(&self) -> usize;
+    /// Fills `out` with the bytes from offset `at`; `at + out.len()` is
+    /// at most [`Source::size`].
+    fn copy_out(&self, at: usize, out: &mut [u8]);
+}
+
+impl Source for [u8] {
+    fn size(&self) -> usize {
+        self.len()
+    }
+
+    fn copy_out(&self, at: usize, out: &mut [u8]) {
+        out.copy_from_slice(&self[at..at + out.len()]);
+    }
+}
+
 /// What a read or write attempt that cannot wait found.
 #[derive(Debug, PartialEq, Eq)]
 pub enum Attempt<T> {
@@ -75,19 +96,35 @@ impl Pipe {
         Attempt::Done(taken)
     }
 
-    /// Queues as much of `data` as fits; how much.  `Err(EPIPE)` once the
-    /// read end is closed; `WouldBlock` when the pipe is full.
-    pub fn try_write(&self, data: &[u8]) -> Result<Attempt<usize>, Errno> {
+    /// Queues as much of `data` from offset `at` as fits; how much.
+    /// `Err(EPIPE)` once the read end is closed; `WouldBlock` when the
+    /// pipe is full.
+    pub fn try_write<S: Source + ?Sized>(
+        &self,
+        data: &S,
+        at: usize,
+    ) -> Result<Attempt<usize>, Errno> {
+        let wanted = data.size() - at;
         let count = {
             let mut state = self.state.lock();
             if !state.reader {
                 return Err(Errno::EPIPE);
             }
-            let count = (CAPACITY - state.bytes.len()).min(data.len());
-            if count == 0 && !data.is_empty() {
+            let count = (CAPACITY - state.bytes.len()).min(wanted);
+            if count == 0 && wanted > 0 {
                 return Ok(Attempt::WouldBlock);
             }
-            state.bytes.extend(&data[..count]);
+            let old_len = state.bytes.len();
+            state.bytes.resize(old_len + count, 0);
+            // The new bytes are the last `count`: the end of the first
+            // slice and all of the second, or the end of the second.
+            let (front, back) = state.bytes.as_mut_slices();
+            let from_back = count.min(back.len());
+            let from_front = count - from_back;
+            let front_len = front.len();
+            data.copy_out(at, &mut front[front_len - from_front..]);
+            let back_len = back.len();
+            data.copy_out(at + from_front, &mut back[back_len - from_back..]);
             count
         };
         if count > 0 {
@@ -152,13 +189,13 @@ impl WriteEnd {
     /// Writes all of `data`, waiting for room as needed.  `EPIPE` if the
     /// read end closes before anything was written; the count written so
     /// far if it closes midway.
-    pub async fn write(&self, data: &[u8]) -> Result<usize, Errno> {
+    pub async fn write<S: Source + ?Sized>(&self, data: &S) -> Result<usize, Errno> {
         let mut written = 0;
         loop {
             let mut failed = None;
             self.0
                 .writable
-                .wait_until(|| match self.0.try_write(&data[written..]) {
+                .wait_until(|| match self.0.try_write(data, written) {
                     Ok(Attempt::Done(count)) => {
                         written += count;
                         true
@@ -173,7 +210,7 @@ impl WriteEnd {
             match failed {
                 Some(errno) if written == 0 => return Err(errno),
                 Some(_) => return Ok(written),
-                None if written == data.len() => return Ok(written),
+                None if written == data.size() => return Ok(written),
                 None => {}
             }
         }
@@ -201,7 +238,10 @@ mod tests {
     #[test]
     fn bytes_come_out_in_order_and_at_most_what_was_asked() {
         let (read, write) = pair();
-        assert_eq!(write.pipe().try_write(b"hello"), Ok(Attempt::Done(5)));
+        assert_eq!(
+            write.pipe().try_write(&b"hello"[..], 0),
+            Ok(Attempt::Done(5))
+        );
         assert_eq!(read.pipe().try_read(3), Attempt::Done(b"hel".to_vec()));
         assert_eq!(read.pipe().try_read(10), Attempt::Done(b"lo".to_vec()));
         assert_eq!(read.pipe().try_read(10), Attempt::WouldBlock);
@@ -210,7 +250,7 @@ mod tests {
     #[test]
     fn a_closed_write_end_is_end_of_file_after_the_bytes() {
         let (read, write) = pair();
-        write.pipe().try_write(b"ab").unwrap();
+        write.pipe().try_write(&b"ab"[..], 0).unwrap();
         drop(write);
         assert_eq!(read.pipe().try_read(10), Attempt::Done(b"ab".to_vec()));
         assert_eq!(read.pipe().try_read(10), Attempt::Done(Vec::new()));
@@ -220,18 +260,54 @@ mod tests {
     fn a_closed_read_end_fails_writes_with_epipe() {
         let (read, write) = pair();
         drop(read);
-        assert_eq!(write.pipe().try_write(b"x"), Err(Errno::EPIPE));
+        assert_eq!(write.pipe().try_write(&b"x"[..], 0), Err(Errno::EPIPE));
     }
 
     #[test]
     fn a_full_pipe_takes_what_fits_then_blocks() {
         let (read, write) = pair();
         let data = alloc::vec![7u8; CAPACITY + 10];
-        assert_eq!(write.pipe().try_write(&data), Ok(Attempt::Done(CAPACITY)));
-        assert_eq!(write.pipe().try_write(&data), Ok(Attempt::WouldBlock));
+        assert_eq!(
+            write.pipe().try_write(&data[..], 0),
+            Ok(Attempt::Done(CAPACITY))
+        );
+        assert_eq!(
+            write.pipe().try_write(&data[..], 0),
+            Ok(Attempt::WouldBlock)
+        );
         assert_eq!(read.pipe().try_read(4), Attempt::Done(alloc::vec![7u8; 4]));
-        assert_eq!(write.pipe().try_write(&data), Ok(Attempt::Done(4)));
+        assert_eq!(write.pipe().try_write(&data[..], 0), Ok(Attempt::Done(4)));
         assert_eq!(read.pipe().queued(), CAPACITY);
+    }
+
+    #[test]
+    fn writes_from_an_offset_keep_order_when_the_queue_wraps() {
+        let (read, write) = pair();
+        let data: Vec<u8> = (0..CAPACITY + 300).map(|i| (i * 7 % 251) as u8).collect();
+        // Fill, drain part, refill: the queue's storage wraps around.
+        write.0.state.lock().bytes.reserve_exact(CAPACITY);
+        assert_eq!(
+            write.pipe().try_write(&data[..], 0),
+            Ok(Attempt::Done(CAPACITY))
+        );
+        let Attempt::Done(head) = read.pipe().try_read(1000) else {
+            panic!("bytes were queued");
+        };
+        assert_eq!(head, data[..1000]);
+        assert_eq!(
+            write.pipe().try_write(&data[..], CAPACITY),
+            Ok(Attempt::Done(300))
+        );
+        let wrapped = !write.0.state.lock().bytes.as_slices().1.is_empty();
+        assert!(wrapped, "the test must make the queue wrap");
+        let mut rest = Vec::new();
+        while let Attempt::Done(bytes) = read.pipe().try_read(4096) {
+            if bytes.is_empty() {
+                break;
+            }
+            rest.extend(bytes);
+        }
+        assert_eq!(rest, data[1000..]);
     }
 
     #[test]

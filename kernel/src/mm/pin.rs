@@ -133,6 +133,31 @@ impl PinnedBuffer {
     }
 }
 
+impl crate::fs::pipe::Source for PinnedBuffer {
+    fn size(&self) -> usize {
+        self.len
+    }
+
+    fn copy_out(&self, at: usize, out: &mut [u8]) {
+        let end = at + out.len();
+        self.for_each_chunk(|chunk_at, pointer, bytes| {
+            let (from, to) = (chunk_at.max(at), (chunk_at + bytes).min(end));
+            if from < to {
+                // SAFETY: as in `read_all`: the frame is pinned and in the
+                // direct map, `from..to` lies within this chunk's page and
+                // within `out`.
+                unsafe {
+                    core::ptr::copy_nonoverlapping(
+                        pointer.add(from - chunk_at),
+                        out[from - at..].as_mut_ptr(),
+                        to - from,
+                    );
+                }
+            }
+        });
+    }
+}
+
 /// Reads a NUL-terminated string of at most `max_len` bytes (NUL not
 /// counted) at `addr`, a page at a time, so a short string at the end of a
 /// mapping reads fine.  `ENAMETOOLONG` past `max_len`.

@@ -152,12 +152,40 @@ fn misplaced(_sqe: &Sqe, _context: &Context) -> Started {
 /// [`PIN_BUSY`] says it could not pin its buffer yet: the caller (the
 /// ring, which posts the CQE and so holds the buffer until then) waits with
 /// [`start_when_pins_drop`].
+///
+/// Once free memory is down to the user reserve, an op that would leave
+/// kernel memory behind ([`holds_kernel_memory`]) is `ENOMEM` before it
+/// starts: a process cannot run the kernel heap dry with pending ops,
+/// threads or pipes.  Ops that give memory back still run.
 #[inline(always)]
 pub fn start_op(opcode: Opcode, sqe: &Sqe, context: &Context) -> Started {
+    if !crate::mm::frame::global::user_room() && holds_kernel_memory(opcode) {
+        return Started::Done(Errno::ENOMEM.as_res());
+    }
     match OPS[opcode as usize] {
         Some(start) => start(sqe, context),
         None => Started::Done(Errno::EOPNOTSUPP.as_res()),
     }
+}
+
+/// Whether `opcode` may leave the kernel holding memory for the process
+/// after it starts: a pending op's task, a timer, a thread, a process, a
+/// handle, a region, a CQE in another ring (a WAIT is a pending task
+/// too).  The rest (NOP, CLOSE, MUNMAP, FUTEX_WAKE, the queries) finish at
+/// once and free more than they take; they run even when memory is short,
+/// so a process can always clean up.
+pub const fn holds_kernel_memory(opcode: Opcode) -> bool {
+    !matches!(
+        opcode,
+        Opcode::Nop
+            | Opcode::AsyncCancel
+            | Opcode::Close
+            | Opcode::Statx
+            | Opcode::Munmap
+            | Opcode::FutexWake
+            | Opcode::VmQuery
+            | Opcode::MemStats
+    )
 }
 
 /// What an op gives when a page of its buffer carries the most pins it

@@ -143,7 +143,7 @@ pub fn msg_ring(sqe: &Sqe, context: &Context) -> Started {
             _ => return Err(Errno::EBADF),
         };
         let res = i32::try_from(sqe.len).map_err(|_| Errno::EINVAL)?;
-        target.post(abi::Cqe::new(sqe.off, res, abi::CqeFlags::empty()));
+        target.post_message(abi::Cqe::new(sqe.off, res, abi::CqeFlags::empty()))?;
         Ok(0)
     })();
     result.into()

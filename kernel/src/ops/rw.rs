@@ -69,10 +69,12 @@ pub fn write(sqe: &Sqe, context: &Context) -> Started {
         }
         Handle::PipeWrite(end) => {
             check_stream(sqe)?;
+            // Copied into the pipe from the pinned pages as room appears:
+            // a WRITE waiting for room holds no kernel copy of its bytes.
             let buffer = Arc::new(pin(sqe, context, Access::Read)?);
-            let bytes = buffer.read_all();
+            let source = buffer.clone();
             Ok(Started::running_with(buffer, async move {
-                match end.write(&bytes).await {
+                match end.write(&*source).await {
                     Ok(count) => count as i32,
                     Err(errno) => errno.as_res(),
                 }

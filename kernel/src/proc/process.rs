@@ -370,7 +370,7 @@ impl Process {
     /// pinned buffer, no timer.
     fn finish(self: &Arc<Self>, status: ExitStatus) {
         // Each op posts -ECANCELED and drops what it held, on its task.
-        self.ring.inflight.close();
+        self.ring.close();
         drop(self.space.lock().take());
         // Taken out first: dropping handles may drop other processes.
         let handles = core::mem::take(&mut *self.handles.lock());

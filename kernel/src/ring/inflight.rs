@@ -6,8 +6,8 @@
 //! held: pinned buffers, timers, waits) and posts `-ECANCELED`.  The count
 //! of running ops, with an event at zero, is what a drain waits for.
 
+use alloc::collections::BTreeMap;
 use alloc::sync::Arc;
-use alloc::vec::Vec;
 use core::future::Future;
 use core::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use core::task::{Context, Poll};
@@ -61,27 +61,53 @@ pub struct Inflight {
     idle: Event,
 }
 
+/// Where a running op is listed: its `user_data`, then a serial number
+/// that tells apart ops with the same one.
+type Key = (u64, u64);
+
 #[derive(Default)]
 struct Running {
-    ops: Vec<(u64, Arc<CancelToken>)>,
+    /// A map, not a vector: an op's end and a cancel by `user_data` cost
+    /// a lookup however many ops are pending (hundreds of thousands of
+    /// blocked ops made a vector's linear search quadratic), and its nodes
+    /// are small allocations, never one block the size of the whole list.
+    ops: BTreeMap<Key, Arc<CancelToken>>,
+    next_serial: u64,
     /// The ring's process has ended: every op is cancelled, and one that
     /// begins later is cancelled from the start.
     closed: bool,
 }
 
+/// A running op's token and where it is listed.
+pub struct Listed {
+    pub token: Arc<CancelToken>,
+    key: Key,
+}
+
+impl core::ops::Deref for Listed {
+    type Target = CancelToken;
+
+    fn deref(&self) -> &CancelToken {
+        &self.token
+    }
+}
+
 impl Inflight {
     /// Registers an op that is starting; its token cancels it.
-    pub fn begin(&self, user_data: u64) -> Arc<CancelToken> {
+    pub fn begin(&self, user_data: u64) -> Listed {
         let token = Arc::new(CancelToken::default());
-        {
+        let key = {
             let mut running = self.running.lock();
             if running.closed {
                 token.cancel();
             }
-            running.ops.push((user_data, token.clone()));
-        }
+            let key = (user_data, running.next_serial);
+            running.next_serial += 1;
+            running.ops.insert(key, token.clone());
+            key
+        };
         self.count.fetch_add(1, Ordering::AcqRel);
-        token
+        Listed { token, key }
     }
 
     /// Cancels every running op and every op that begins from now on (the
@@ -90,7 +116,7 @@ impl Inflight {
     pub fn close(&self) {
         let mut running = self.running.lock();
         running.closed = true;
-        for (_, token) in &running.ops {
+        for token in running.ops.values() {
             token.cancel();
         }
     }
@@ -108,12 +134,8 @@ impl Inflight {
     }
 
     /// Unregisters an op that has posted its CQE.
-    pub fn end(&self, token: &Arc<CancelToken>) {
-        {
-            let mut running = self.running.lock();
-            running.ops.retain(|(_, entry)| !Arc::ptr_eq(entry, token));
-            shrink(&mut running.ops);
-        }
+    pub fn end(&self, listed: &Listed) {
+        self.running.lock().ops.remove(&listed.key);
         self.release();
     }
 
@@ -121,7 +143,11 @@ impl Inflight {
     pub fn cancel(&self, user_data: u64) -> usize {
         let running = self.running.lock();
         let mut found = 0;
-        for (_, token) in running.ops.iter().filter(|(data, _)| *data == user_data) {
+        for token in running
+            .ops
+            .range((user_data, 0)..=(user_data, u64::MAX))
+            .map(|(_, token)| token)
+        {
             token.cancel();
             found += 1;
         }
@@ -138,13 +164,5 @@ impl Inflight {
         self.idle
             .wait_until(|| self.count.load(Ordering::Acquire) == 0)
             .await;
-    }
-}
-
-/// Gives back a vector's spare room once it is mostly empty, so a burst
-/// (10,000 blocked ops) leaves nothing behind when it is over.
-pub fn shrink<T>(vector: &mut Vec<T>) {
-    if vector.capacity() > 16 && vector.len() < vector.capacity() / 4 {
-        vector.shrink_to(vector.len() * 2);
     }
 }

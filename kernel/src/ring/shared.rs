@@ -6,13 +6,15 @@
 //! The list is charged against a per-ring limit; past it, `ring_enter`
 //! refuses new submissions with `EBUSY` until the process reaps.  SQEs
 //! waiting behind an IO_DRAIN barrier count against the same limit (a
-//! barrier held up by a long op would otherwise queue without bound).
+//! barrier held up by a long op would otherwise queue without bound).  A
+//! CQE another ring sends (MSG_RING) is refused with `EOVERFLOW` at the
+//! limit instead: the sender is not this ring's process.
 
 use crate::mm::frame::global as frames;
 use crate::mm::phys_to_virt;
 use abi::ring::{CqProducer, RawRing, RingLayout, SqConsumer};
 use abi::{Cqe, Errno, Sqe};
-use alloc::collections::VecDeque;
+use alloc::collections::{LinkedList, VecDeque};
 use core::mem::MaybeUninit;
 use core::ptr::NonNull;
 use executor::Event;
@@ -24,7 +26,12 @@ pub const OVERFLOW_LIMIT: usize = 4096;
 
 struct Completions {
     producer: CqProducer,
-    overflow: VecDeque<Cqe>,
+    /// A list, not a vector: CQEs of ops already running land here past
+    /// the limit too, and a list grows an entry at a time, never by one
+    /// block as big as the whole backlog.
+    overflow: LinkedList<Cqe>,
+    /// The process has ended: nobody will read another CQE.
+    closed: bool,
 }
 
 pub struct Ring {
@@ -66,7 +73,8 @@ impl Ring {
             submissions: Mutex::new(SqConsumer::new(raw)),
             completions: Mutex::new(Completions {
                 producer: CqProducer::new(raw),
-                overflow: VecDeque::new(),
+                overflow: LinkedList::new(),
+                closed: false,
             }),
             posted: Event::new(),
             inflight: super::inflight::Inflight::default(),
@@ -146,7 +154,9 @@ impl Ring {
             } else {
                 0
             };
-            completions.overflow.extend(&cqes[posted..]);
+            if !completions.closed {
+                completions.overflow.extend(&cqes[posted..]);
+            }
             if completions.overflow.len() != overflowed_before {
                 completions
                     .producer
@@ -157,6 +167,29 @@ impl Ring {
         self.posted.wake_all();
     }
 
+    /// Posts a CQE another ring sent (MSG_RING): `EOVERFLOW` when this
+    /// ring's overflow list is at its limit, so a process that never reaps
+    /// cannot be made to hold CQEs without bound.
+    pub fn post_message(&self, cqe: Cqe) -> Result<(), Errno> {
+        {
+            let mut completions = self.completions.lock();
+            Self::flush_locked(&mut completions);
+            if completions.overflow.is_empty() && completions.producer.push(&cqe).is_ok() {
+                // Posted into the CQ.
+            } else if completions.closed {
+                return Err(Errno::ESRCH);
+            } else if completions.overflow.len() < OVERFLOW_LIMIT {
+                completions.overflow.push_back(cqe);
+                let count = completions.overflow.len() as u32;
+                completions.producer.set_overflow(count);
+            } else {
+                return Err(Errno::EOVERFLOW);
+            }
+        }
+        self.posted.wake_all();
+        Ok(())
+    }
+
     fn flush_locked(completions: &mut Completions) {
         while let Some(cqe) = completions.overflow.front() {
             if completions.producer.push(cqe).is_err() {
@@ -164,6 +197,16 @@ impl Ring {
             }
             completions.overflow.pop_front();
         }
+    }
+
+    /// The process has ended: its running ops are cancelled, and what
+    /// they and anyone else post from now on that does not fit the CQ is
+    /// dropped, not kept for a reader that is gone.
+    pub fn close(&self) {
+        self.inflight.close();
+        let mut completions = self.completions.lock();
+        completions.closed = true;
+        completions.overflow.clear();
     }
 
     /// Moves overflowed CQEs into the CQ as far as room allows.

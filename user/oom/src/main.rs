@@ -8,11 +8,17 @@
 //! 1. Demand-zero: a child touches anonymous memory until it is killed.
 //! 2. Copy-on-write: the parent fills half of the free memory, and a child
 //!    writes every page of its copy: the copies run out.
+//! 3. Kernel objects: a child submits TIMEOUTs that never fire until the
+//!    kernel refuses more with `ENOMEM` (each pending op is kernel heap
+//!    memory; without the limit the kernel heap ran dry and panicked), and
+//!    exits holding them; a second child cancels them all first.
 #![no_std]
 #![no_main]
 
 extern crate freestanding;
 
+use abi::Errno;
+use core::fmt::Write;
 use rt::checks::Checks;
 use rt::mm::{PAGE, PRIVATE, RW};
 use rt::process::{self, WaitStatus};
@@ -37,6 +43,34 @@ fn touch(addr: u64, pages: u64, value: u8) {
         // SAFETY: inside a writable mapping of this process.
         unsafe { ((addr + page * PAGE) as *mut u8).write_volatile(value) };
     }
+}
+
+/// Submits hour-long TIMEOUTs, a full SQ at a time, until some complete
+/// at once with an error (or ten million are pending); the first error and
+/// how many are pending.
+fn hold_pending_timeouts(ring: &mut Ring) -> (Result<u32, Errno>, u64) {
+    static HOUR: abi::Timespec = abi::Timespec {
+        tv_sec: 3600,
+        tv_nsec: 0,
+    };
+    let mut held = 0u64;
+    while held < 10_000_000 {
+        while ring.push(&rt::prep::timeout(&HOUR)).is_ok() {}
+        match ring.submit() {
+            Ok(taken) => held += u64::from(taken),
+            Err(errno) => return (Err(errno), held),
+        }
+        // Pending TIMEOUTs post nothing: a CQE here is one that failed.
+        let (mut failed, mut first) = (0, None);
+        for cqe in ring.cqes() {
+            failed += 1;
+            first = first.or(Some(rt::ring::result(&cqe)));
+        }
+        if let Some(result) = first {
+            return (result, held - failed);
+        }
+    }
+    (Ok(0), held)
 }
 
 fn main() -> i32 {
@@ -88,6 +122,51 @@ fn main() -> i32 {
         "every frame comes back",
         unmapped && free_pages(ring) + 64 >= free_at_start,
     );
+
+    // 3. Pending ops until the kernel will hold no more: once the child
+    //    exits holding them, once it cancels them first.
+    let exits_holding = process::in_child(ring, |ring| {
+        i32::from(hold_pending_timeouts(ring).0 != Err(Errno::ENOMEM))
+    });
+    checks.check(
+        "pending ops stop at ENOMEM, and a child exits holding them",
+        exits_holding == Ok(WaitStatus::Exited(0)),
+    );
+    checks.check(
+        "and every frame comes back",
+        free_pages(ring) + 64 >= free_at_start,
+    );
+    let cancels = process::in_child(ring, |ring| {
+        let (result, held) = hold_pending_timeouts(ring);
+        // ASYNC_CANCEL runs when memory is short: it gives memory back.
+        let cancelled = ring.push(&rt::prep::cancel(0)).and_then(|()| ring.submit());
+        // Every TIMEOUT ends -ECANCELED; the cancel's own CQE says 0.
+        let (mut ended, mut other) = (0u64, 0u64);
+        while ended + other < held + 1 {
+            match ring.wait() {
+                Ok(cqe) if cqe.res == Errno::ECANCELED.as_res() => ended += 1,
+                Ok(_) => other += 1,
+                Err(_) => break,
+            }
+        }
+        // Printed once memory is back: a WRITE is refused while it is short.
+        let _ = writeln!(
+            rt::io::Writer(ring),
+            "oom: {held} TIMEOUTs pending, then {result:?}; \
+             {ended} cancelled ({cancelled:?}), {other} other CQEs"
+        );
+        let ok = result == Err(Errno::ENOMEM) && held > 1000 && ended == held && other == 1;
+        i32::from(!ok)
+    });
+    checks.check(
+        "ASYNC_CANCEL runs at ENOMEM and ends every pending op",
+        cancels == Ok(WaitStatus::Exited(0)),
+    );
+    checks.check(
+        "and every frame comes back",
+        free_pages(ring) + 64 >= free_at_start,
+    );
+
     let spawned =
         process::spawn(ring, "bin/true", b"").and_then(|child| process::wait(ring, child));
     checks.check(

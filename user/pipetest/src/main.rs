@@ -79,7 +79,9 @@ fn run(ring: &mut Ring, path: &str, argv: &[u8], stdio: [i32; 3]) -> Result<Wait
 
 /// The big transfer: more than a pipe holds, so the writer must wait for
 /// the reader.
-const BIG: usize = 64 * 1024 + 3000;
+/// What a pipe holds before writers wait.
+const CAPACITY: usize = 64 * 1024;
+const BIG: usize = CAPACITY + 3000;
 static SOURCE: [u8; BIG] = pattern();
 
 const fn pattern() -> [u8; BIG] {
@@ -104,9 +106,118 @@ fn leave_a_read() -> i32 {
     0
 }
 
+/// The child of the MSG_RING check: starts a READ on its standard input,
+/// delivered to the thread, says so with a byte on its standard output,
+/// and waits for the READ without ever reaping a CQE.
+fn read_unreaped() -> i32 {
+    let Ok(mut ring) = Ring::take() else {
+        return 1;
+    };
+    let mut buffer = [0u8; 16];
+    let read = Sqe {
+        personality: abi::deliver_to_thread(0),
+        ..read_sqe(0, &mut buffer, 1)
+    };
+    if ring.push(&read).is_err() || ring.push(&write_sqe(1, b"r", 2)).is_err() {
+        return 1;
+    }
+    ring.publish();
+    let flags = abi::EnterFlags::WAIT_DELIVERED.bits();
+    match rt::syscall::ring_enter(0, u32::MAX, 0, flags) {
+        0 => 0,
+        _ => 2,
+    }
+}
+
+/// MSG_RINGs into a child that never reaps: its CQ fills, then its
+/// overflow list, then MSG_RING is refused with `EOVERFLOW` (before, the
+/// list grew without bound).  Closing the child's input ends it.
+fn messages_into_an_unreaped_ring(ring: &mut Ring) -> bool {
+    let (Ok((read, write)), Ok((ready_read, ready_write))) =
+        (process::pipe(ring), process::pipe(ring))
+    else {
+        return false;
+    };
+    let child = process::spawn_with_stdio(
+        ring,
+        "bin/pipetest",
+        b"pipetest\0read-unreaped\0",
+        &SpawnStdio {
+            handles: [read, ready_write, 2],
+            reserved: 0,
+        },
+    );
+    let closed = close(ring, read) && close(ring, ready_write);
+    let Ok(child) = child else {
+        return false;
+    };
+    // Its READ is in once its byte is here; from then on it reaps nothing.
+    let mut byte = [0u8; 1];
+    let ready = res(ring, &read_sqe(ready_read, &mut byte, 46)) == Ok(1);
+    let mut sent = 0u32;
+    let refused = loop {
+        match process::msg_ring(ring, child, 7, sent) {
+            Ok(()) if sent < 100_000 => sent += 1,
+            other => break other,
+        }
+    };
+    let status = close(ring, write).then(|| process::wait(ring, child));
+    // The overflow list holds 4,096 CQEs past the child's CQ.
+    closed
+        && close(ring, ready_read)
+        && ready
+        && refused == Err(Errno::EOVERFLOW)
+        && sent > 4096
+        && status == Some(Ok(WaitStatus::Exited(0)))
+}
+
+/// Fills the pipe, starts eight WRITEs of [`BIG`] bytes that must wait
+/// for room, and checks the kernel heap grew by less than one of them;
+/// then cancels them and drains the pipe.
+fn pending_writes_hold_no_copy(ring: &mut Ring, read: i32, write: i32) -> bool {
+    const WRITERS: u64 = 8;
+    let filled = res(ring, &write_sqe(write, &SOURCE[..CAPACITY], 42));
+    let heap = |ring: &mut Ring| rt::stats::mem(ring).map_or(0, |s| s.heap_bytes_allocated);
+    let before = heap(ring);
+    for _ in 0..WRITERS {
+        let _ = ring.push(&write_sqe(write, &SOURCE, 43));
+    }
+    let _ = ring.submit();
+    let grown = heap(ring).saturating_sub(before);
+    let cancelled = res(
+        ring,
+        &Sqe {
+            addr: 43,
+            user_data: 44,
+            ..Sqe::new(Opcode::AsyncCancel)
+        },
+    );
+    let ended = (0..WRITERS)
+        .filter(|_| {
+            ring.wait_for(43)
+                .is_ok_and(|cqe| cqe.res == Errno::ECANCELED.as_res())
+        })
+        .count() as u64;
+    let mut drained = 0;
+    let mut sink = [0u8; 4096];
+    while drained < CAPACITY {
+        match res(ring, &read_sqe(read, &mut sink, 45)) {
+            Ok(count) if count > 0 => drained += count as usize,
+            _ => break,
+        }
+    }
+    filled == Ok(CAPACITY as u32)
+        && grown < BIG as u64
+        && cancelled == Ok(0)
+        && ended == WRITERS
+        && drained == CAPACITY
+}
+
 fn main() -> i32 {
-    if rt::args().nth(1) == Some("leave-a-read") {
-        return leave_a_read();
+    match rt::args().nth(1) {
+        Some("leave-a-read") => return leave_a_read(),
+        Some("read-unreaped") => return read_unreaped(),
+        _ => {}
     }
     let Ok(mut ring) = Ring::take() else {
         return 100;
@@ -229,6 +340,19 @@ fn main() -> i32 {
     check(
         "a WRITE larger than the pipe completes as a reader drains it",
         big_write == Ok(BIG as i32) && received == BIG && intact,
+    );
+
+    // WRITEs waiting for room hold their pinned pages, not a kernel copy
+    // of their bytes (a copy each let a process grow the kernel heap by a
+    // MiB per SQE).
+    check(
+        "pending WRITEs hold no kernel copy of their bytes",
+        pending_writes_hold_no_copy(&mut ring, read, write),
+    );
+
+    check(
+        "MSG_RING into a ring nobody reaps is EOVERFLOW once its overflow list is full",
+        messages_into_an_unreaped_ring(&mut ring),
     );
 
     // A child's standard output into the pipe.

@@ -7,19 +7,29 @@ use super::buddy::{BuddyAllocator, MAX_ORDER};
 use super::page_info::{MAX_PIN_DEPTH, PageInfo};
 use crate::arch::InterruptGuard;
 use crate::mm::{PAGE_SIZE, phys_to_virt};
-use core::sync::atomic::{AtomicU64, Ordering};
+use core::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use spin::Mutex;
 use x86_64::PhysAddr;
 use x86_64::structures::paging::{FrameAllocator, PhysFrame, Size4KiB};
 
 static FRAMES: Mutex<Option<BuddyAllocator>> = Mutex::new(None);
 
+/// Whether more than twice [`user_reserve`] frames are free, as of the
+/// last change under the lock: what [`user_room`] reads without taking it.
+static ABOVE_RESERVE: AtomicBool = AtomicBool::new(false);
+
 fn with<R>(f: impl FnOnce(&mut BuddyAllocator) -> R) -> R {
     let _irq = InterruptGuard::new();
     let mut guard = FRAMES.lock();
-    f(guard
+    let buddy = guard
         .as_mut()
-        .expect("frame allocator used before mm::init"))
+        .expect("frame allocator used before mm::init");
+    let result = f(buddy);
+    let above = buddy.free_frames() > 2 * reserve_of(buddy);
+    if ABOVE_RESERVE.load(Ordering::Relaxed) != above {
+        ABOVE_RESERVE.store(above, Ordering::Relaxed);
+    }
+    result
 }
 
 /// Installs the allocator over `pages` (one entry per frame, all reserved).
@@ -42,9 +52,25 @@ pub fn alloc(order: usize) -> Option<PhysAddr> {
 /// that runs the machine out of memory is killed, and the kernel lives.
 const USER_RESERVE_MIN: usize = 256;
 
+fn reserve_of(buddy: &BuddyAllocator) -> usize {
+    USER_RESERVE_MIN.max(buddy.managed_frames() / 64)
+}
+
 /// The frames [`alloc_user`] leaves free.
 pub fn user_reserve() -> usize {
-    with(|buddy| USER_RESERVE_MIN.max(buddy.managed_frames() / 64))
+    with(|buddy| reserve_of(buddy))
+}
+
+/// Whether a process may still make the kernel hold more for it: more
+/// than twice [`user_reserve`] frames are free.  The kernel objects an op
+/// leaves behind (a pending op's task, a thread, a pipe, a region) come
+/// from the kernel heap, which the reserve is for; ops that would add some
+/// are refused with `ENOMEM` past this line (`ops::start_op`).  The line
+/// is above the one for user pages, so a process refused more ops can
+/// still fault in the pages it needs to clean up.  A snapshot without the
+/// lock: CPUs that all see room at once go past the line by an op each.
+pub fn user_room() -> bool {
+    ABOVE_RESERVE.load(Ordering::Relaxed)
 }
 
 /// A frame for user memory (a page a fault maps, a copy-on-write copy, an
@@ -59,8 +85,7 @@ pub fn alloc_user() -> Option<PhysAddr> {
 /// take the frames the kernel's heap needs.
 pub fn alloc_user_block(order: usize) -> Option<PhysAddr> {
     with(|buddy| {
-        let reserve = USER_RESERVE_MIN.max(buddy.managed_frames() / 64);
-        if buddy.free_frames() < reserve + (1 << order) {
+        if buddy.free_frames() < reserve_of(buddy) + (1 << order) {
             return None;
         }
         buddy.alloc(order)
