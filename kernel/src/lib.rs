@@ -36,6 +36,8 @@ pub mod proc;
 #[cfg(not(test))]
 pub mod ring;
 pub mod sched;
+#[cfg(test)]
+mod test_rng;
 #[cfg(not(test))]
 pub mod time;
 
