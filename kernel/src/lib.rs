@@ -33,7 +33,6 @@ pub mod ops;
 #[cfg(not(test))]
 pub mod panic;
 pub mod proc;
-#[cfg(not(test))]
 pub mod ring;
 pub mod sched;
 #[cfg(test)]
