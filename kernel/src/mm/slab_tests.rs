@@ -1,11 +1,15 @@
 //! Host tests for `slab`: class choice, alignment, reuse, slabs returned
-//! when they empty, out-of-memory, and a random workload against a model.
+//! when they empty, out-of-memory, and a random workload against a model;
+//! random layouts with frames running out in `slab_model_tests.rs`.
 
 use super::*;
 use crate::test_rng::XorShift;
 use std::alloc::Layout;
 use std::cell::{Cell, RefCell};
 use std::collections::{BTreeMap, BTreeSet};
+
+#[path = "slab_model_tests.rs"]
+mod model;
 
 /// Blocks from `std`'s allocator, counted, with an optional limit.
 #[derive(Default)]
