@@ -33,9 +33,10 @@ pub mod ops;
 #[cfg(not(test))]
 pub mod panic;
 pub mod proc;
-#[cfg(not(test))]
 pub mod ring;
 pub mod sched;
+#[cfg(test)]
+mod test_rng;
 #[cfg(not(test))]
 pub mod time;
 

@@ -164,7 +164,7 @@ fn split_init_args(line: &str) -> (&str, &str) {
         // `word` is a slice of `line`: its offset is where it starts.
         let start = word.as_ptr() as usize - line.as_ptr() as usize;
         if word == "--" {
-            return (&line[..start], line[start + 2..].trim());
+            return (&line[..start], line[start + 2..].trim_ascii());
         }
         at = start + word.len();
     }
@@ -175,6 +175,10 @@ fn split_init_args(line: &str) -> (&str, &str) {
 pub fn init_arguments<'a>(options: &Options<'a>) -> impl Iterator<Item = &'a str> {
     options.init_args.split_ascii_whitespace()
 }
+
+#[cfg(test)]
+#[path = "cmdline_property_tests.rs"]
+mod property_tests;
 
 #[cfg(test)]
 mod tests {

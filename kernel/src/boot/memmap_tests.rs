@@ -1,6 +1,7 @@
 //! Host tests for `memmap`.
 
 use super::*;
+use crate::test_rng::XorShift;
 use MemoryKind::{AcpiNvs, AcpiReclaimable, Reserved, Unusable, Usable};
 
 const KIB: u64 = 1 << 10;
@@ -63,19 +64,6 @@ fn kind_at(map: &MemoryMap, address: u64) -> Option<MemoryKind> {
         .iter()
         .find(|region| region.start <= address && address < region.end)
         .map(|region| region.kind)
-}
-
-/// A small linear congruential generator, for reproducible random inputs.
-struct Lcg(u64);
-
-impl Lcg {
-    fn next_below(&mut self, bound: u64) -> u64 {
-        self.0 = self
-            .0
-            .wrapping_mul(6364136223846793005)
-            .wrapping_add(1442695040888963407);
-        (self.0 >> 33) % bound
-    }
 }
 
 #[test]
@@ -224,14 +212,14 @@ fn normalize_lets_the_strictest_kind_win_overlaps() {
 fn normalize_agrees_with_a_per_page_model_on_random_maps() {
     const PAGES: u64 = 72;
     let kinds = [Usable, Reserved, AcpiReclaimable, AcpiNvs, Unusable];
-    let mut rng = Lcg(0x5eed);
+    let mut rng = XorShift::new(0x5eed);
     for _ in 0..500 {
         let mut map = MemoryMap::new();
         let mut model = [None::<MemoryKind>; PAGES as usize];
-        for _ in 0..=rng.next_below(24) {
-            let start = rng.next_below(64);
-            let len = rng.next_below(9);
-            let kind = kinds[rng.next_below(5) as usize];
+        for _ in 0..=rng.below(24) {
+            let start = rng.below(64);
+            let len = rng.below(9);
+            let kind = kinds[rng.below(5) as usize];
             map.push(start * PAGE_SIZE, len * PAGE_SIZE, kind).unwrap();
             for page in &mut model[start as usize..(start + len) as usize] {
                 *page = Some(page.map_or(kind, |old| old.strictest(kind)));
@@ -279,19 +267,19 @@ fn normalize_over_capacity_never_weakens_a_kind_on_random_maps() {
     const PAGES: u64 = 1024;
     let large_kinds = [Usable, Usable, Reserved, AcpiReclaimable];
     let kinds = [Usable, Reserved, AcpiReclaimable, AcpiNvs, Unusable];
-    let mut rng = Lcg(0xcafe);
+    let mut rng = XorShift::new(0xcafe);
     let (mut maps_losing_ram, mut maps_strengthening_kinds) = (0, 0);
     for _ in 0..200 {
         let mut map = MemoryMap::new();
         let mut model = [None::<MemoryKind>; PAGES as usize];
         for index in 0..MAX_REGIONS as u64 {
             let (start, len, kind) = if index < 4 {
-                let kind = large_kinds[rng.next_below(large_kinds.len() as u64) as usize];
+                let kind = large_kinds[rng.below(large_kinds.len() as u64) as usize];
                 (index * PAGES / 4, PAGES / 4, kind)
             } else {
-                let len = 1 + rng.next_below(2);
-                let kind = kinds[rng.next_below(kinds.len() as u64) as usize];
-                (rng.next_below(PAGES - len), len, kind)
+                let len = 1 + rng.below(2);
+                let kind = kinds[rng.below(kinds.len() as u64) as usize];
+                (rng.below(PAGES - len), len, kind)
             };
             map.push(start * PAGE_SIZE, len * PAGE_SIZE, kind).unwrap();
             for page in &mut model[start as usize..(start + len) as usize] {

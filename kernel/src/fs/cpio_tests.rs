@@ -4,12 +4,15 @@
 //! the format drawing; two fixtures made by GNU cpio (see
 //! `testdata/README.md`) check compatibility with the real tool.  Each
 //! validation rule is tested in `cpio_validation_tests.rs`; truncated,
-//! bit-flipped and random inputs in `cpio_robustness_tests.rs`.
+//! bit-flipped and random inputs in `cpio_robustness_tests.rs`; random
+//! well-formed trees and mutations of them in `cpio_property_tests.rs`.
 
 use super::newc::{TRAILER, checksum};
 use super::*;
 use abi::Errno;
 
+#[path = "cpio_property_tests.rs"]
+mod property;
 #[path = "cpio_robustness_tests.rs"]
 mod robustness;
 #[path = "cpio_validation_tests.rs"]

@@ -7,30 +7,11 @@
 //! a page whose offset changed.
 
 use super::*;
+use crate::test_rng::XorShift;
 
 /// Where the window starts, and its size in pages.
 const BASE: u64 = 0x100_0000;
 const PAGES: u64 = 128;
-
-/// xorshift64 (Marsaglia's 13/7/17): the same sequence on every run.
-struct XorShift(u64);
-
-impl XorShift {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0
-    }
-
-    fn below(&mut self, bound: u64) -> u64 {
-        self.next() % bound
-    }
-
-    fn percent(&mut self, chance: u64) -> bool {
-        self.below(100) < chance
-    }
-}
 
 /// What one page is, as a region says it.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -242,7 +223,7 @@ struct Tally {
 /// Runs `steps` random operations from `seed` on a tree holding at most
 /// `max_regions` regions, checking each against the model.
 fn run(seed: u64, steps: usize, max_regions: usize) -> Tally {
-    let mut rng = XorShift(seed);
+    let mut rng = XorShift::new(seed);
     let mut tree = RegionTree::with_max_regions(max_regions);
     let mut model = Model {
         pages: vec![None; PAGES as usize],

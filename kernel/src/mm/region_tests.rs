@@ -1,12 +1,16 @@
 //! Host tests for `region`: argument checks, splits (of splits) and their
 //! offsets, unmap and protect over several regions and holes, refusals
 //! that change nothing, placement, and the region ceiling.  A randomized
-//! comparison with a per-page model is in `region_model_tests.rs`.
+//! comparison with a per-page model is in `region_model_tests.rs`; the
+//! range arithmetic at the edges of the address space in
+//! `region_range_tests.rs`.
 
 use super::*;
 
 #[path = "region_model_tests.rs"]
 mod model;
+#[path = "region_range_tests.rs"]
+mod range_edges;
 
 const fn protection(readable: bool, writable: bool, executable: bool) -> Protection {
     Protection {

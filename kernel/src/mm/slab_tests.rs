@@ -1,10 +1,15 @@
 //! Host tests for `slab`: class choice, alignment, reuse, slabs returned
-//! when they empty, out-of-memory, and a random workload against a model.
+//! when they empty, out-of-memory, and a random workload against a model;
+//! random layouts with frames running out in `slab_model_tests.rs`.
 
 use super::*;
+use crate::test_rng::XorShift;
 use std::alloc::Layout;
 use std::cell::{Cell, RefCell};
 use std::collections::{BTreeMap, BTreeSet};
+
+#[path = "slab_model_tests.rs"]
+mod model;
 
 /// Blocks from `std`'s allocator, counted, with an optional limit.
 #[derive(Default)]
@@ -186,23 +191,15 @@ fn running_out_of_frames_is_an_error_not_a_corruption() {
     assert_eq!(pages.frames(), 0);
 }
 
-/// A small deterministic generator (xorshift), so failures repeat.
-fn random(state: &mut u64) -> u64 {
-    *state ^= *state << 13;
-    *state ^= *state >> 7;
-    *state ^= *state << 17;
-    *state
-}
-
 #[test]
 fn random_workload_matches_a_model() {
     let pages = Pages::default();
     let mut classes: Vec<SlabClass> = (0..CLASS_COUNT).map(SlabClass::new).collect();
     // Live objects: address -> (class, the byte written into it).
     let mut live: BTreeMap<usize, (usize, u8)> = BTreeMap::new();
-    let mut state = 0x2545_f491_4f6c_dd1d;
+    let mut rng = XorShift::new(0x2545_f491_4f6c_dd1d);
     for step in 0..60_000u32 {
-        let roll = random(&mut state);
+        let roll = rng.next();
         let grow = step < 40_000;
         if live.is_empty() || (roll % 100) < if grow { 60 } else { 35 } {
             let class = (roll >> 8) as usize % CLASS_COUNT;

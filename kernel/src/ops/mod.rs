@@ -16,7 +16,8 @@
 //!
 //! What is not here yet is refused with a clear errno: an opcode the ABI
 //! defines but the kernel does not run yet gets `EOPNOTSUPP`; an unknown
-//! opcode or flag bit gets `EINVAL`.
+//! opcode or flag bit, or a field the op does not use set, gets `EINVAL`
+//! (`ring::check`, before the op starts).
 
 // `deny`, not `forbid`: `ktest!` registrations are the one allowed form.
 #![deny(unsafe_code)]
@@ -97,12 +98,9 @@ pub struct Context {
     pub process: Arc<Process>,
 }
 
-/// Starts the operation `sqe` names.
+/// Starts the operation `sqe` names, once it passes `ring::check`.
 pub fn start(sqe: &Sqe, context: &Context) -> Started {
-    if let Err(errno) = sqe.sqe_flags() {
-        return Started::Done(errno.as_res());
-    }
-    match sqe.op() {
+    match crate::ring::check::check(sqe) {
         Err(errno) => Started::Done(errno.as_res()),
         Ok(opcode) => start_op(opcode, sqe, context),
     }

@@ -8,11 +8,20 @@
 //!   hand them to `submit`, and decide whether the thread waits;
 //! - `submit`: lone ops, IO_LINK chains with LINK_TIMEOUT, IO_DRAIN
 //!   barriers, ASYNC_CANCEL;
-//! - `inflight`: the running ops, their cancel tokens, and drain waits.
+//! - `inflight`: the running ops, their cancel tokens, and drain waits;
+//! - `check`: what every SQE must pass before its op starts (host-tested).
 
+pub mod check;
+#[cfg(not(test))]
 pub mod enter;
+#[cfg(not(test))]
 mod inflight;
+#[cfg(not(test))]
+mod ktests;
+#[cfg(not(test))]
 mod shared;
+#[cfg(not(test))]
 mod submit;
 
+#[cfg(not(test))]
 pub use shared::Ring;

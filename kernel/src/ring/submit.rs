@@ -17,6 +17,7 @@
 //! cancelled (that op posts `-ECANCELED`), `-ENOENT` otherwise.
 
 use super::Ring;
+use super::check::check;
 use crate::mm::pin::PinnedBuffer;
 use crate::ops::{self, Context, Started};
 use abi::{Cqe, CqeFlags, Errno, Opcode, Sqe, SqeFlags};
@@ -128,7 +129,7 @@ fn run_lone(ring: &Arc<Ring>, sqe: &Sqe, context: &Context, done: &mut Vec<Cqe>)
         ));
         return;
     }
-    let res = match sqe.sqe_flags().and_then(|_| sqe.op()) {
+    let res = match check(sqe) {
         Err(errno) => errno.as_res(),
         Ok(Opcode::AsyncCancel) => cancel(ring, sqe),
         // A link timeout with nothing linked before it.
@@ -231,7 +232,7 @@ async fn run_chain(ring: &Arc<Ring>, unit: &[Sqe], context: &Context) {
             }
             continue;
         }
-        let (res, pinned) = if let Err(errno) = sqe.sqe_flags() {
+        let (res, pinned) = if let Err(errno) = check(&sqe) {
             (errno.as_res(), None)
         } else if is(&sqe, Opcode::AsyncCancel) {
             (cancel(ring, &sqe), None)
@@ -257,12 +258,11 @@ async fn run_linked(
     link_timeout: Option<&Sqe>,
     context: &Context,
 ) -> (i32, Option<Arc<PinnedBuffer>>) {
-    // A link timeout with bad flags is EINVAL before anything in it is read.
-    let deadline = match link_timeout.map(|timeout| {
-        timeout
-            .sqe_flags()
-            .and_then(|_| ops::timeout::deadline(timeout, context))
-    }) {
+    // A link timeout that fails the checks is EINVAL before anything in it
+    // is read.
+    let deadline = match link_timeout
+        .map(|timeout| check(timeout).and_then(|_| ops::timeout::deadline(timeout, context)))
+    {
         Some(Err(errno)) => {
             post(
                 ring,

@@ -1,6 +1,7 @@
 //! Host tests for `buddy`.
 
 use super::*;
+use crate::test_rng::XorShift;
 
 /// A fresh allocator over `frames` frames, none of them managed yet.
 fn allocator(frames: usize) -> BuddyAllocator {
@@ -97,19 +98,6 @@ fn assert_consistent(allocator: &BuddyAllocator) {
     assert_eq!(free_frames, allocator.free_frames());
     let managed = pages.iter().filter(|page| !page.is_reserved()).count();
     assert_eq!(managed, allocator.managed_frames());
-}
-
-/// A small linear congruential generator, for reproducible sequences.
-struct Lcg(u64);
-
-impl Lcg {
-    fn next_below(&mut self, bound: usize) -> usize {
-        self.0 = self
-            .0
-            .wrapping_mul(6364136223846793005)
-            .wrapping_add(1442695040888963407);
-        ((self.0 >> 33) % bound as u64) as usize
-    }
 }
 
 #[test]
@@ -251,9 +239,9 @@ fn allocating_every_frame_then_freeing_all_restores_the_initial_blocks() {
     );
 
     // Free in a scrambled order so merges happen in every direction.
-    let mut rng = Lcg(7);
+    let mut rng = XorShift::new(7);
     for index in (1..held.len()).rev() {
-        held.swap(index, rng.next_below(index + 1));
+        held.swap(index, rng.index(index + 1));
     }
     for pfn in held {
         allocator.free(pfn, 0).unwrap();
@@ -430,15 +418,15 @@ fn random_alloc_and_free_agree_with_a_model() {
             })
     };
 
-    let mut rng = Lcg(0xb0dd);
+    let mut rng = XorShift::new(0xb0dd);
     let mut held: Vec<(usize, usize)> = Vec::new();
     let (mut allocations, mut failures) = (0, 0);
     for step in 0..20_000_usize {
-        let roll = rng.next_below(100);
+        let roll = rng.index(100);
         if roll < 55 || held.is_empty() {
-            let order = [0, 0, 0, 1, 1, 2, 3, 4, 6, 8][rng.next_below(10)];
+            let order = [0, 0, 0, 1, 1, 2, 3, 4, 6, 8][rng.index(10)];
             let limit = if roll.is_multiple_of(4) {
-                rng.next_below(FRAMES + 1)
+                rng.index(FRAMES + 1)
             } else {
                 usize::MAX
             };
@@ -469,12 +457,12 @@ fn random_alloc_and_free_agree_with_a_model() {
                 }
             }
         } else if roll < 95 {
-            let (pfn, order) = held.swap_remove(rng.next_below(held.len()));
+            let (pfn, order) = held.swap_remove(rng.index(held.len()));
             allocator.free(pfn, order).unwrap();
             model[pfn..pfn + frames_in(order)].fill(Frame::Free);
         } else {
             // A bogus free: a block just freed again, or with the wrong order.
-            let (pfn, order) = held[rng.next_below(held.len())];
+            let (pfn, order) = held[rng.index(held.len())];
             let before = snapshot(&allocator);
             let wrong_order = if order == 0 { 1 } else { order - 1 };
             assert!(allocator.free(pfn, wrong_order).is_err());
