@@ -36,6 +36,12 @@ fn check(sqe: &Sqe) -> Result<(), Errno> {
     if !sqe.addr.is_multiple_of(4) {
         return Err(Errno::EINVAL);
     }
+    // Futexes are keyed by the process and the word's address, so a wake
+    // anywhere in user space reaches only this process's waiters; outside
+    // it there is no word at all (a FUTEX_WAKE there used to say 0).
+    if !(crate::proc::elf::USER_MIN..crate::proc::elf::USER_END).contains(&sqe.addr) {
+        return Err(Errno::EFAULT);
+    }
     Ok(())
 }
 

@@ -388,6 +388,12 @@ mod ktests {
     );
 
     crate::ktest!(
+        async fn no_op_reaches_another_process_or_the_kernel() {
+            checks_pass("bin/isolation").await
+        }
+    );
+
+    crate::ktest!(
         async fn spawn_tree_statuses_add_up() {
             crate::ensure_eq!(run_with(&["bin/spawn", "3"]).await?, ExitStatus::Exited(0));
             Ok(())
