@@ -227,6 +227,13 @@ pub struct SlabClassStats {
 }
 
 impl MemStats {
+    /// Frames the kernel heap holds: its slabs' (spare ones included) and
+    /// its large blocks'.
+    pub fn heap_frames(&self) -> u64 {
+        let slabs: u64 = self.slab_classes.iter().map(|class| class.frames).sum();
+        slabs + self.heap_large_frames
+    }
+
     /// The wire form: every field as a little-endian `u64`, in order.
     pub fn to_bytes(&self) -> [u8; core::mem::size_of::<MemStats>()] {
         let head = [
