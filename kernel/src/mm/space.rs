@@ -229,6 +229,10 @@ pub struct Space {
     /// Where mappings without a hint go, top-down: the end of
     /// [`MMAP_AREA`], moved down by address-space randomization.
     mmap_top: u64,
+    /// How far the program was moved from its link-time addresses
+    /// (`elf::LoadPlan::load_bias`), for naming addresses with the kept
+    /// image's symbols.
+    load_bias: u64,
 }
 
 impl Space {
@@ -248,6 +252,7 @@ impl Space {
             pml4,
             regions: RegionTree::new(),
             mmap_top: MMAP_AREA.end(),
+            load_bias: 0,
         })
     }
 
@@ -380,9 +385,10 @@ impl Space {
 
     /// Keeps the program's ELF file (`image`, initfs bytes) in a
     /// kernel-only region: user code cannot touch it (any access is a
-    /// violation), `VM_QUERY` shows it, and crash reports read its symbols.
-    /// Returns where it lies.
-    pub fn keep_image(&mut self, image: &'static [u8]) -> Result<u64, Errno> {
+    /// violation), `VM_QUERY` shows it, and crash reports read its symbols
+    /// (its link-time addresses plus `load_bias`).  Returns where it lies.
+    pub fn keep_image(&mut self, image: &'static [u8], load_bias: u64) -> Result<u64, Errno> {
+        self.load_bias = load_bias;
         let len = (image.len() as u64).max(1).next_multiple_of(PAGE_SIZE);
         let start = self.place(len, 0)?;
         let range = PageRange::new(start, start + len)?;
@@ -400,6 +406,12 @@ impl Space {
         )?;
         self.regions.insert(region)?;
         Ok(start)
+    }
+
+    /// How far the program kept by [`Space::keep_image`] was moved from
+    /// its link-time addresses.
+    pub fn load_bias(&self) -> u64 {
+        self.load_bias
     }
 
     /// The ELF file kept by [`Space::keep_image`].
@@ -892,6 +904,7 @@ impl Space {
             Err(errno) => return (Err(errno), gather),
         };
         child.mmap_top = self.mmap_top;
+        child.load_bias = self.load_bias;
         for region in self.regions.iter() {
             if region.object().is_physical() {
                 continue;
@@ -1092,11 +1105,13 @@ impl Space {
     /// Maps and fills the segments of `plan` from `image`: every segment
     /// gets fresh frames (writable ones must; read-only ones could share
     /// the initfs's pages once the initfs keeps its files page-aligned).
+    /// Then writes the relocations into those frames (through the direct
+    /// map: a RELRO segment is already read-only to the program).
     pub fn load(&mut self, image: &[u8], plan: &LoadPlan) -> Result<(), Errno> {
         for segment in &plan.segments {
             let (start, end) = segment.pages();
             let protection = Protection {
-                writable: segment.writable,
+                writable: segment.writable && !segment.relro,
                 executable: segment.executable,
             };
             self.map_zeroed(start, end - start, protection)?;
@@ -1105,6 +1120,9 @@ impl Space {
                 segment.vaddr,
                 &image[offset..offset + segment.file_bytes as usize],
             )?;
+        }
+        for relocation in &plan.relocations {
+            self.write(relocation.at, &relocation.value.to_le_bytes())?;
         }
         Ok(())
     }
@@ -1503,6 +1521,8 @@ mod ktests {
             image[0x2004..0x3000].fill(0xee); // past filesz: must not be copied
             let plan = LoadPlan {
                 entry: 0x40_0000,
+                load_bias: 0,
+                relocations: vec![],
                 segments: vec![
                     Segment {
                         vaddr: 0x40_0000,
@@ -1511,6 +1531,7 @@ mod ktests {
                         file_bytes: 4,
                         writable: false,
                         executable: true,
+                        relro: false,
                     },
                     Segment {
                         vaddr: 0x40_1000,
@@ -1519,6 +1540,7 @@ mod ktests {
                         file_bytes: 4,
                         writable: true,
                         executable: false,
+                        relro: false,
                     },
                 ],
             };

@@ -2,11 +2,14 @@
 //! out of memory): why, the thread's registers, and a user backtrace
 //! walked along the frame-pointer chain in the process's memory and named
 //! from the program's ELF symbol table (the initfs file it was started
-//! from, which lives as long as the kernel).
+//! from, which lives as long as the kernel), at the program's load bias:
+//! the addresses printed are where the code ran, the names are looked up
+//! at address - bias.
 //!
 //! ```text
 //! crash: process 7 (protnone) killed: page fault (SIGSEGV)
 //! crash:   rip 0x401234 rsp 0x7fffffffec80 rbp 0x7fffffffecb0
+//! crash:   program loaded at bias 0x400000
 //! crash: user backtrace:
 //! crash:   #0 0x401234 protnone::read_the_forbidden_page+0x14
 //! crash:   #1 0x401302 protnone::main+0x52
@@ -46,24 +49,24 @@ pub fn print(thread: &Thread, status: ExitStatus) {
         thread.index
     );
     kprintln!("crash:   rip {rip:#x} rsp {rsp:#x} rbp {rbp:#x}");
-    let frames = process
+    let (frames, load_bias) = process
         .with_space(|space| {
-            frame_chain(rip, rbp, MAX_FRAMES, |at| {
+            let frames = frame_chain(rip, rbp, MAX_FRAMES, |at| {
                 crate::mm::usercopy::read_u64(space, at)
-            })
+            });
+            (frames, space.load_bias())
         })
         .unwrap_or_default();
     let symbols = process.image().and_then(Symbols::new);
+    kprintln!("crash:   program loaded at bias {load_bias:#x}");
     kprintln!("crash: user backtrace:");
     for (index, &address) in frames.iter().enumerate() {
-        // A return address points after its call: name the call's function.
-        let lookup_at = if index == 0 { address } else { address - 1 };
-        match symbols
-            .as_ref()
-            .and_then(|symbols| symbols.lookup(lookup_at))
-        {
+        let frame = symbols.as_ref().and_then(|symbols| {
+            let is_return = index != 0;
+            symbols.frame(address, load_bias, is_return)
+        });
+        match frame {
             Some((name, offset)) => {
-                let offset = offset + address - lookup_at;
                 kprintln!("crash:   #{index} {address:#x} {name}+{offset:#x}")
             }
             None => kprintln!("crash:   #{index} {address:#x}"),

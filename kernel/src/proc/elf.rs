@@ -1,22 +1,36 @@
 //! Checking a program image and planning how to load it.
 //!
-//! [`plan`] reads only the ELF header and the program headers (with
-//! `goblin`), in kernel memory, and accepts what this kernel can run: a
-//! static, little-endian x86_64 executable (`ET_EXEC`, no interpreter, no
-//! dynamic section) whose loadable segments lie in the user half, above the
-//! null page, page-congruent with their file offsets, inside the file, and
+//! [`plan`] reads only the ELF header, the program headers and (for a
+//! position-independent program) the dynamic section and its relocation
+//! table (with `goblin`), in kernel memory, and accepts what this kernel
+//! can run: a little-endian x86_64 program without an interpreter, either
+//!
+//! - a static executable (`ET_EXEC`, no dynamic section), loaded where it
+//!   was linked, or
+//! - a static position-independent executable (`ET_DYN`), loaded at a
+//!   page-aligned load bias the caller picks (`mm::aslr`), whose only
+//!   relocations are `R_X86_64_RELATIVE` ones into its writable segments
+//!   (`relocations`),
+//!
+//! whose loadable segments lie in the user half once moved, above the null
+//! page, page-congruent with their file offsets, inside the file, and
 //! apart from each other, with the entry point in an executable segment.
 //! Anything else is `ENOEXEC` with a reason; no input makes it panic.
 //!
-//! The plan says what to map; the address-space code maps it (writable
-//! segments into fresh frames, as the design asks).
+//! The plan says what to map and which 8-byte words to patch; the
+//! address-space code maps it (writable segments into fresh frames, as the
+//! design asks) and writes the relocations into those frames before the
+//! program runs.  A writable segment inside `PT_GNU_RELRO` (the GOT,
+//! `.data.rel.ro`) is then mapped read-only: only the loader writes it.
 // `deny`, not `forbid`: `ktest!` registrations are the one allowed form.
 #![deny(unsafe_code)]
 
 use abi::Errno;
 use alloc::vec::Vec;
 use goblin::container::{Container, Ctx};
-use goblin::elf::program_header::{PF_W, PF_X, PT_DYNAMIC, PT_INTERP, PT_LOAD, ProgramHeader};
+use goblin::elf::program_header::{
+    PF_W, PF_X, PT_DYNAMIC, PT_GNU_RELRO, PT_INTERP, PT_LOAD, ProgramHeader,
+};
 use goblin::elf::{Elf, header};
 
 /// The lowest address a segment may use: page 0 stays unmapped.
@@ -39,6 +53,9 @@ pub struct Segment {
     pub file_bytes: u64,
     pub writable: bool,
     pub executable: bool,
+    /// Writable only for the loader: `PT_GNU_RELRO` covers the whole
+    /// segment, so it is mapped read-only (its relocations written first).
+    pub relro: bool,
 }
 
 impl Segment {
@@ -51,12 +68,25 @@ impl Segment {
     }
 }
 
-/// What to map, and where to start.
+/// One relocation to apply: the 8-byte little-endian `value` at `at`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Relocation {
+    pub at: u64,
+    pub value: u64,
+}
+
+/// What to map, and where to start.  Every address is where the program
+/// runs: link-time addresses plus `load_bias`.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct LoadPlan {
     pub entry: u64,
+    /// How far the program moved from its link-time addresses: the bias
+    /// asked for, for a position-independent program; 0 for `ET_EXEC`.
+    pub load_bias: u64,
     /// Sorted by address, non-overlapping.
     pub segments: Vec<Segment>,
+    /// Each inside a writable segment.
+    pub relocations: Vec<Relocation>,
 }
 
 /// Why an image was refused.  Every one is `ENOEXEC` to user space.
@@ -71,6 +101,10 @@ pub enum ElfError {
     BadSegment,
     OverlappingSegments,
     EntryNotExecutable,
+    BadLoadBias,
+    NeedsDynamicLinker,
+    BadDynamicSection,
+    BadRelocation,
 }
 
 impl ElfError {
@@ -93,6 +127,16 @@ impl ElfError {
             }
             Self::OverlappingSegments => "segments overlap",
             Self::EntryNotExecutable => "the entry point is not in an executable segment",
+            Self::BadLoadBias => "the load bias is not page-aligned, or moves an address past 2^64",
+            Self::NeedsDynamicLinker => {
+                "needs a dynamic linker (an interpreter, libraries, PLT or symbol \
+                 relocations, text relocations or initializers)"
+            }
+            Self::BadDynamicSection => "the dynamic section is malformed or duplicated",
+            Self::BadRelocation => {
+                "a relocation is not R_X86_64_RELATIVE, or its table or its target \
+                 lies outside the program's segments (targets: writable ones only)"
+            }
         }
     }
 }
@@ -103,8 +147,10 @@ impl core::fmt::Display for ElfError {
     }
 }
 
-/// Checks `image` and plans its loading.
-pub fn plan(image: &[u8]) -> Result<LoadPlan, ElfError> {
+/// Checks `image` and plans its loading; a position-independent program
+/// moves by `load_bias` (which must be page-aligned), an `ET_EXEC` stays
+/// where it was linked.
+pub fn plan(image: &[u8], load_bias: u64) -> Result<LoadPlan, ElfError> {
     let header = Elf::parse_header(image).map_err(|_| ElfError::NotElf)?;
     if header.e_ident[header::EI_CLASS] != header::ELFCLASS64
         || header.e_ident[header::EI_DATA] != header::ELFDATA2LSB
@@ -114,8 +160,14 @@ pub fn plan(image: &[u8]) -> Result<LoadPlan, ElfError> {
     if header.e_machine != header::EM_X86_64 {
         return Err(ElfError::NotX86_64);
     }
-    if header.e_type != header::ET_EXEC {
-        return Err(ElfError::NotStaticExecutable);
+    let position_independent = match header.e_type {
+        header::ET_EXEC => false,
+        header::ET_DYN => true,
+        _ => return Err(ElfError::NotStaticExecutable),
+    };
+    let bias = if position_independent { load_bias } else { 0 };
+    if bias % PAGE != 0 {
+        return Err(ElfError::BadLoadBias);
     }
     let count = usize::from(header.e_phnum);
     if count == 0 || count > MAX_PROGRAM_HEADERS || usize::from(header.e_phentsize) != 56 {
@@ -125,10 +177,11 @@ pub fn plan(image: &[u8]) -> Result<LoadPlan, ElfError> {
     let ctx = Ctx::new(Container::Big, goblin::container::Endian::Little);
     let headers =
         ProgramHeader::parse(image, offset, count, ctx).map_err(|_| ElfError::BadProgramHeaders)?;
-    if headers
-        .iter()
-        .any(|ph| ph.p_type == PT_INTERP || ph.p_type == PT_DYNAMIC)
-    {
+    let has = |kind: u32| headers.iter().any(|ph| ph.p_type == kind);
+    if position_independent && has(PT_INTERP) {
+        return Err(ElfError::NeedsDynamicLinker);
+    }
+    if !position_independent && (has(PT_INTERP) || has(PT_DYNAMIC)) {
         return Err(ElfError::NotStaticExecutable);
     }
 
@@ -137,7 +190,7 @@ pub fn plan(image: &[u8]) -> Result<LoadPlan, ElfError> {
         if segments.len() == MAX_SEGMENTS {
             return Err(ElfError::BadSegment);
         }
-        segments.push(check_segment(ph, image.len() as u64)?);
+        segments.push(check_segment(ph, image.len() as u64, bias)?);
     }
     if segments.is_empty() {
         return Err(ElfError::NoLoadableSegment);
@@ -148,23 +201,40 @@ pub fn plan(image: &[u8]) -> Result<LoadPlan, ElfError> {
             return Err(ElfError::OverlappingSegments);
         }
     }
-    let entry = header.e_entry;
+    let entry = header
+        .e_entry
+        .checked_add(bias)
+        .ok_or(ElfError::BadLoadBias)?;
     let runs_entry =
         |s: &Segment| s.executable && (s.vaddr..s.vaddr + s.mem_bytes).contains(&entry);
     if !segments.iter().any(runs_entry) {
         return Err(ElfError::EntryNotExecutable);
     }
-    Ok(LoadPlan { entry, segments })
+    for relro in headers.iter().filter(|ph| ph.p_type == PT_GNU_RELRO) {
+        mark_relro(&mut segments, relro, bias)?;
+    }
+    let relocations = if position_independent {
+        super::relocations::read(image, &headers, &segments, bias)?
+    } else {
+        Vec::new()
+    };
+    Ok(LoadPlan {
+        entry,
+        load_bias: bias,
+        segments,
+        relocations,
+    })
 }
 
-fn check_segment(ph: &ProgramHeader, file_len: u64) -> Result<Segment, ElfError> {
+fn check_segment(ph: &ProgramHeader, file_len: u64, bias: u64) -> Result<Segment, ElfError> {
     let segment = Segment {
-        vaddr: ph.p_vaddr,
+        vaddr: ph.p_vaddr.checked_add(bias).ok_or(ElfError::BadLoadBias)?,
         mem_bytes: ph.p_memsz,
         file_offset: ph.p_offset,
         file_bytes: ph.p_filesz,
         writable: ph.p_flags & PF_W != 0,
         executable: ph.p_flags & PF_X != 0,
+        relro: false,
     };
     let mem_end = segment
         .vaddr
@@ -189,6 +259,24 @@ fn check_segment(ph: &ProgramHeader, file_len: u64) -> Result<Segment, ElfError>
     }
 }
 
+/// Marks the writable segments that `relro` (a `PT_GNU_RELRO` header)
+/// covers whole: they hold only what relocations write.  A segment it
+/// covers in part stays writable (its pages hold other data too).
+fn mark_relro(segments: &mut [Segment], relro: &ProgramHeader, bias: u64) -> Result<(), ElfError> {
+    let start = relro
+        .p_vaddr
+        .checked_add(bias)
+        .ok_or(ElfError::BadSegment)?;
+    let end = start
+        .checked_add(relro.p_memsz)
+        .ok_or(ElfError::BadSegment)?;
+    for segment in segments.iter_mut().filter(|s| s.writable) {
+        // Sound segments end below USER_END: no overflow.
+        segment.relro |= start <= segment.vaddr && segment.vaddr + segment.mem_bytes <= end;
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 #[path = "elf_tests.rs"]
 mod tests;
@@ -200,9 +288,11 @@ crate::ktest!(
         let programs = archive
             .children("bin")
             .map_err(|e| alloc::format!("bin: {e}"))?;
-        let mut count = 0;
+        let (mut count, mut relro) = (0, 0);
         for program in programs {
-            let plan = plan(program.data).map_err(|e| alloc::format!("{}: {e}", program.name))?;
+            let bias = crate::mm::aslr::next_layout().load_bias();
+            let plan =
+                plan(program.data, bias).map_err(|e| alloc::format!("{}: {e}", program.name))?;
             let mut space = Space::new().map_err(|e| alloc::format!("{e}"))?;
             space
                 .load(program.data, &plan)
@@ -215,9 +305,22 @@ crate::ktest!(
                 flags.contains(F::USER_ACCESSIBLE) && !flags.contains(F::NO_EXECUTE),
                 "entry page {flags:?}"
             );
+            // Every program is position-independent, moved and relocated,
+            // and its RELRO segment (the GOT) is read-only to it.
+            crate::ensure_eq!(plan.load_bias, bias);
+            for relocation in &plan.relocations {
+                let word = crate::mm::usercopy::read_u64(&space, relocation.at);
+                crate::ensure_eq!(word, Some(relocation.value));
+            }
+            for segment in plan.segments.iter().filter(|s| s.relro) {
+                let (_, flags) = space.translate(segment.vaddr).ok_or("RELRO unmapped")?;
+                crate::ensure!(!flags.contains(F::WRITABLE), "RELRO page {flags:?}");
+                relro += 1;
+            }
             count += 1;
         }
         crate::ensure!(count > 0, "no programs in /bin");
+        crate::ensure_eq!(relro, count);
         Ok(())
     }
 );

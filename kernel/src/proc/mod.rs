@@ -5,6 +5,8 @@
 //! - `elf`: checking a program image and planning its loading;
 //! - `handles`: a process's handle table;
 //! - `process`: the process object and its exit status;
+//! - `relocations`: the `R_X86_64_RELATIVE` relocations of a
+//!   position-independent program, for `elf`;
 //! - `spawn`: starting a program from the initfs.
 
 #[cfg(not(test))]
@@ -14,6 +16,7 @@ pub mod elf;
 pub mod handles;
 #[cfg(not(test))]
 pub mod process;
+pub mod relocations;
 #[cfg(not(test))]
 pub mod spawn;
 pub mod symbols;

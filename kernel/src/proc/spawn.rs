@@ -1,5 +1,6 @@
 //! Starting a program from the initfs: find it, check and plan its ELF
-//! image, build an address space with its segments and a stack holding
+//! image at the load bias of its randomized layout (`mm::aslr`), build an
+//! address space with its segments, relocated, and a stack holding
 //! `argc`, `argv`, an empty environment and an auxiliary vector, and queue
 //! its first thread.
 //!
@@ -62,13 +63,16 @@ pub fn spawn_child(
     if file.kind != crate::fs::EntryKind::File {
         return Err(Errno::EACCES);
     }
-    let plan = elf::plan(file.data).map_err(|error| error.errno())?;
     let layout = crate::mm::aslr::next_layout();
+    let plan = elf::plan(file.data, layout.load_bias()).map_err(|error| {
+        crate::debug!("{path}: {error}");
+        error.errno()
+    })?;
     let stack_top = STACK_TOP - layout.stack_shift;
     let mut space = Space::new()?;
     space.randomize_mmap(layout.mmap_shift);
     space.load(file.data, &plan)?;
-    space.keep_image(file.data)?;
+    space.keep_image(file.data, plan.load_bias)?;
     space.map_zeroed_as(
         stack_top - STACK_BYTES,
         STACK_BYTES,
@@ -233,7 +237,9 @@ mod ktests {
     );
 
     crate::ktest!(
-        async fn each_process_gets_its_own_randomized_stack_and_mmap_area() {
+        async fn each_process_gets_its_own_randomized_load_address_stack_and_mmap_area() {
+            use crate::mm::aslr::{LOAD_BASE, LOAD_PAGES};
+            use crate::mm::space::MMAP_AREA;
             // `cat` with no input blocks on the console, so its space stays
             // to be looked at; it is then told to end.
             let mut layouts = Vec::new();
@@ -250,21 +256,39 @@ mod ktests {
                         .iter()
                         .find(|r| r.flags & abi::file::VM_USER_ACCESSIBLE == 0)
                         .map(|r| r.start);
-                    (stack, image)
+                    // The code: the executable region the program runs in.
+                    let code = records
+                        .iter()
+                        .find(|r| r.prot & abi::ProtFlags::EXEC.bits() != 0)
+                        .map(|r| (r.start, r.end));
+                    (stack, image, code, space.load_bias())
                 });
                 process.begin_exit(ExitStatus::Exited(0));
                 process.wait().await;
                 layouts.push(layout.ok_or("the space was gone")?);
             }
+            for &(_, _, code, bias) in &layouts {
+                let (start, end) = code.ok_or("no executable region")?;
+                // `cat` is linked at 0: its code starts at the bias.
+                ensure_eq!(start, bias);
+                crate::ensure!(
+                    (LOAD_BASE..LOAD_BASE + LOAD_PAGES * crate::mm::PAGE_SIZE).contains(&bias)
+                        && end <= MMAP_AREA.start(),
+                    "the program lies out of bounds: {start:#x}-{end:#x}"
+                );
+            }
             if crate::mm::aslr::next_layout() == crate::mm::aslr::Layout::default() {
-                return Ok(()); // booted with aslr=off
+                // Booted with aslr=off: the fixed load address.
+                crate::ensure!(layouts.iter().all(|layout| layout.3 == LOAD_BASE));
+                return Ok(());
             }
             for (index, one) in layouts.iter().enumerate() {
                 crate::ensure!(
                     layouts[index + 1..]
                         .iter()
-                        .all(|other| other.0 != one.0 && other.1 != one.1),
-                    "two processes share a stack top or an mmap placement: {layouts:?}"
+                        .all(|other| other.0 != one.0 && other.1 != one.1 && other.3 != one.3),
+                    "two processes share a stack top, an mmap placement or a load \
+                     address: {layouts:x?}"
                 );
             }
             Ok(())

@@ -1,5 +1,6 @@
 //! A program's function symbols, from its ELF `.symtab`, for the user
-//! backtraces of crash reports (`crash_report`).  User programs keep their
+//! backtraces of crash reports (`crash_report`).  Addresses are link-time
+//! ones: the caller takes the program's load bias off first.  User programs keep their
 //! symbol table (the release profile does not strip) and frame pointers
 //! (`.cargo/config.toml` forces them everywhere), so a report can walk the
 //! RBP chain and name each frame.
@@ -8,6 +9,7 @@
 use alloc::string::String;
 use alloc::vec::Vec;
 use goblin::elf::Elf;
+use goblin::elf::section_header::SHN_UNDEF;
 use goblin::elf::sym::STT_FUNC;
 
 /// The functions of one image, sorted by address.
@@ -24,7 +26,9 @@ impl<'a> Symbols<'a> {
         let mut functions: Vec<(u64, u64, &'a str)> = elf
             .syms
             .iter()
-            .filter(|symbol| symbol.st_type() == STT_FUNC && symbol.st_value != 0)
+            // Defined ones: a position-independent program's first
+            // function lies at link-time address 0.
+            .filter(|symbol| symbol.st_type() == STT_FUNC && symbol.st_shndx != SHN_UNDEF as usize)
             .filter_map(|symbol| {
                 let name = elf.strtab.get_at(symbol.st_name)?;
                 Some((symbol.st_value, symbol.st_size, name))
@@ -48,6 +52,17 @@ impl<'a> Symbols<'a> {
             alloc::format!("{:#}", rustc_demangle::demangle(name)),
             address - start,
         ))
+    }
+
+    /// [`Symbols::lookup`] of a frame's run-time `address` in a program
+    /// moved by `load_bias`: a return address (every frame past the first)
+    /// points after its call, so the call's function is named; the offset
+    /// stays that of `address`.
+    pub fn frame(&self, address: u64, load_bias: u64, is_return: bool) -> Option<(String, u64)> {
+        let back = u64::from(is_return);
+        let linked = address.wrapping_sub(load_bias).wrapping_sub(back);
+        self.lookup(linked)
+            .map(|(name, offset)| (name, offset + back))
     }
 
     pub fn len(&self) -> usize {

@@ -41,6 +41,32 @@ fn an_address_inside_a_function_is_named_with_its_offset() {
 }
 
 #[test]
+fn a_frame_of_a_moved_program_is_named_at_its_link_time_address() {
+    assert_eq!(a_function_to_find(), 7);
+    let image = own_image();
+    let symbols = Symbols::new(&image).unwrap();
+    let (start, size) = symbols
+        .functions
+        .iter()
+        .find(|(_, _, name)| name.contains("a_function_to_find"))
+        .map(|&(start, size, _)| (start, size))
+        .unwrap();
+    let bias = 0x7_1234_5000;
+    let (name, offset) = symbols.frame(bias + start + 1, bias, false).unwrap();
+    assert!(name.ends_with("a_function_to_find"), "{name}");
+    assert_eq!(offset, 1);
+    // A return address just past the function's end: a call that ended it.
+    let (name, offset) = symbols.frame(bias + start + size, bias, true).unwrap();
+    assert!(name.ends_with("a_function_to_find"), "{name}");
+    assert_eq!(offset, size);
+    // Without the bias taken off, the address names nothing of this one.
+    let unmoved = symbols.frame(bias + start + 1, 0, false);
+    assert!(unmoved.is_none_or(|(name, _)| !name.contains("a_function_to_find")));
+    // An address below the bias wraps to nowhere, without a panic.
+    assert_eq!(symbols.frame(0x10, bias, true), None);
+}
+
+#[test]
 fn not_an_elf_file_gives_none_and_no_address_below_the_first_symbol() {
     assert!(Symbols::new(b"not an elf file").is_none());
     let image = own_image();

@@ -3,6 +3,9 @@
 //! ELF's `.symtab` with goblin, names the address as
 //! `<demangled path>+0x<offset>`.  Both the live echo (`lines.rs`) and the
 //! failure transcripts (`suite.rs`) go through `Symbolizer::annotation`.
+//! Only kernel frames (16 hex digits) are named here: the user frames of
+//! a crash report are shorter and already named by the kernel, which
+//! knows each program's load bias (`proc::crash_report`).
 
 use std::fmt::Write as _;
 

@@ -60,6 +60,21 @@ fn rejects_lines_that_are_not_frames() {
     }
 }
 
+/// User frames of a crash report are the kernel's to name (at address -
+/// the program's load bias, which only the kernel knows): the kernel's
+/// symbol table must not annotate them, at any load bias.
+#[test]
+fn leaves_user_crash_frames_to_the_kernel() {
+    for line in [
+        "crash:   #0 0x40003c stackguard::leave_the_stack+0x1c",
+        "crash:   #1 0x2b2766758c __rt_main+0x31c",
+        "crash:   #2 0x10000400000",
+    ] {
+        assert_eq!(parse_frame(line), None, "{line:?}");
+        assert_eq!(table().annotation(line), None, "{line:?}");
+    }
+}
+
 #[test]
 fn demangles_and_strips_hashes() {
     let table = table();

@@ -8,6 +8,8 @@ extern crate freestanding;
 use abi::{Cqe, Errno, Opcode, Sqe, SqeFlags};
 use rt::ring::Ring;
 
+mod pie;
+
 rt::entry!(main);
 
 /// The top of the stack mapping (see the kernel's `proc::spawn`): the page
@@ -185,6 +187,9 @@ fn main() -> i32 {
     let Ok(mut ring) = Ring::take() else {
         return 100;
     };
+    if rt::args().nth(1) == Some(pie::WHERE) {
+        return pie::report(&mut ring);
+    }
     let mut checks = rt::checks::Checks::new("ringtest");
     let mut check = |name: &'static str, ok: bool| checks.check(name, ok);
 
@@ -385,6 +390,16 @@ fn main() -> i32 {
     check(
         "a child killed for a page fault shows SIGSEGV",
         fault_status == Ok(WaitStatus::Signaled(11)),
+    );
+    let own = pie::here();
+    let children = pie::child(&mut ring).and_then(|first| Ok((first, pie::child(&mut ring)?)));
+    check(
+        "two children load apart (both at 4 MiB with aslr=off), statics moved along",
+        children.is_ok_and(|(first, second)| pie::apart_and_consistent(own, first, second)),
+    );
+    check(
+        "VM_QUERY shows the code at the program's load address",
+        pie::code_is_where_vm_query_says(&mut ring),
     );
     check(
         "spawning a missing program is ENOENT",
