@@ -42,7 +42,7 @@ pub fn settled(ring: &mut Ring, target: Option<&Usage>) -> Usage {
     let mut last = now(ring);
     let mut still = 0;
     for _ in 0..200 {
-        sleep(ring, 10_000_000);
+        pause(20_000_000);
         let usage = now(ring);
         if usage.is_some() && usage.as_ref() == target {
             return usage.unwrap_or(EMPTY);
@@ -64,21 +64,20 @@ const EMPTY: Usage = Usage {
     slab_objects: 0,
 };
 
-/// Waits `ns` on a TIMEOUT, then a little more by spinning: the TIMEOUT's
-/// own task posts its CQE before it ends and is freed, so MEM_STATS right
-/// after could count it.  (That was the "stray task" earlier runs found at
-/// 4 CPUs: never more than this one, and gone a moment later.)
-fn sleep(ring: &mut Ring, ns: u64) {
-    let spec = abi::Timespec::from_ns(ns);
-    let _ = crate::run(ring, rt::prep::timeout(&spec));
+/// Waits by spinning on the time-stamp counter, not on a TIMEOUT: a
+/// TIMEOUT's own task posts its CQE a moment before it is freed, so
+/// MEM_STATS right after could count it.  (That was the "stray task"
+/// earlier runs found at 4 CPUs: never more than this one.)  About 8 ms
+/// of TCG time; `ticks` instructions under `-icount`.
+fn pause(ticks: u64) {
     let start = rt::measure::ticks();
-    while rt::measure::ticks() - start < 5_000_000 {
+    while rt::measure::ticks().wrapping_sub(start) < ticks {
         core::hint::spin_loop();
     }
 }
 
-/// Heap bytes the same way: the capacity of the kernel's long-lived
-/// queues and tables moves with the peak too.
+/// Kernel heap bytes that may stay past the run: the capacity of the
+/// kernel's long-lived queues and tables moves with the peak.
 pub const HEAP_SLACK_BYTES: u64 = 8 * 1024;
 
 /// Prints each figure that got worse by more than its slack (fewer free
