@@ -3,7 +3,8 @@
 //! become fault events once user mode exists.)
 //!
 //! The NMI is the exception: `panic::stop_other_cpus` sends it to halt the
-//! other CPUs during a panic.
+//! other CPUs during a panic, and the watchdog sends it for a dump that
+//! leaves the CPU running (`nmi`).
 
 use super::backtrace;
 use super::serial::write_fmt_unlocked as out;
@@ -67,6 +68,15 @@ pub fn handle(frame: &mut TrapFrame) {
     if vector == NMI && crate::panic::is_panicking() {
         super::halt_forever();
     }
+    if vector == NMI && super::nmi::take_requested_dump(frame) {
+        if frame.cs & 3 == 3 {
+            // `trap_common` does not swap the GS base back on its way out:
+            // leave user mode as a preempting interrupt does.
+            frame.vector = u64::from(super::apic::TIMER_VECTOR);
+            super::user::trap_from_user(frame);
+        }
+        return;
+    }
     report(frame);
     crate::panic::die()
 }
@@ -127,7 +137,7 @@ fn describe_page_fault(code: u64) {
     out(format_args!("]"));
 }
 
-fn dump_registers(f: &TrapFrame) {
+pub(super) fn dump_registers(f: &TrapFrame) {
     out(format_args!(
         "  RIP={:#018x} CS={:#06x} RFLAGS={:#010x} RSP={:#018x} SS={:#06x}\n",
         f.rip, f.cs, f.rflags, f.rsp, f.ss
