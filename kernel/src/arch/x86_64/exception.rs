@@ -77,11 +77,13 @@ pub fn handle(frame: &mut TrapFrame) {
         }
         return;
     }
-    report(frame);
+    // Fatal: the report needs kernel data, whatever table the CPU was on.
+    let (table, _) = Cr3::read_raw();
+    super::nmi::on_kernel_table(|| report(frame, table.start_address().as_u64()));
     crate::panic::die()
 }
 
-fn report(frame: &TrapFrame) {
+fn report(frame: &TrapFrame, cr3: u64) {
     let vector = frame.vector as usize;
     let (mnemonic, name) = NAMES[vector];
     let _serialize = crate::panic::enter_report();
@@ -95,11 +97,9 @@ fn report(frame: &TrapFrame) {
         describe_page_fault(frame.error_code);
     }
     out(format_args!("\n"));
-    let (cr3_frame, _) = Cr3::read_raw();
     out(format_args!(
-        "  CR2={:#018x} CR3={:#018x} CR0={:#x} CR4={:#x}\n",
+        "  CR2={:#018x} CR3={cr3:#018x} CR0={:#x} CR4={:#x}\n",
         Cr2::read_raw(),
-        cr3_frame.start_address().as_u64(),
         Cr0::read_raw(),
         Cr4::read_raw()
     ));

@@ -7,6 +7,11 @@
 //! the first return addresses for the watchdog's own test, and goes on
 //! with what it was doing: a report, not a kill.  An NMI nobody asked for
 //! stays fatal (`exception::handle`).
+//!
+//! Reports run on the kernel's own page table ([`on_kernel_table`]): a
+//! CPU may be stuck, or have faulted, because its CR3 names tables that
+//! are no longer page tables, and then the report's own reads of kernel
+//! data would fault again, report after report.
 
 use super::percpu::{self, MAX_CPUS};
 use super::serial::write_fmt_unlocked as out;
@@ -15,6 +20,41 @@ use core::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 /// How many return addresses of the latest dump each CPU keeps.
 pub const KEPT_FRAMES: usize = 4;
+
+/// The kernel PML4's physical address (no lock: NMIs and exceptions read it).
+static KERNEL_TABLE: AtomicU64 = AtomicU64::new(0);
+
+/// Records the kernel's page table, once it is built.
+pub fn set_kernel_table(pml4: u64) {
+    KERNEL_TABLE.store(pml4, Ordering::Release);
+}
+
+/// Runs `report` on the kernel's page table, and puts the interrupted
+/// code's table back afterwards.
+pub fn on_kernel_table<R>(report: impl FnOnce() -> R) -> R {
+    use x86_64::registers::control::Cr3;
+    use x86_64::structures::paging::PhysFrame;
+    let kernel = KERNEL_TABLE.load(Ordering::Acquire);
+    let (current, flags) = Cr3::read();
+    if kernel == 0 || current.start_address().as_u64() == kernel {
+        return report();
+    }
+    let switch = |to: u64| {
+        // SAFETY: both tables map the kernel half identically (the kernel's
+        // own, and the table the interrupted code was running on, which is
+        // put back as it was); the report touches only kernel memory.
+        unsafe {
+            Cr3::write(
+                PhysFrame::containing_address(x86_64::PhysAddr::new(to)),
+                flags,
+            )
+        }
+    };
+    switch(kernel);
+    let result = report();
+    switch(current.start_address().as_u64());
+    result
+}
 
 static REQUESTED: [AtomicBool; MAX_CPUS] = [const { AtomicBool::new(false) }; MAX_CPUS];
 /// Dumps each CPU has printed.
@@ -65,6 +105,11 @@ pub fn take_requested_dump(frame: &TrapFrame) -> bool {
     if !REQUESTED[cpu].swap(false, Ordering::AcqRel) {
         return false;
     }
+    on_kernel_table(|| dump(cpu, frame));
+    true
+}
+
+fn dump(cpu: usize, frame: &TrapFrame) {
     let _serialize = crate::panic::enter_report();
     let in_kernel = frame.cs & 3 == 0;
     let interrupts = if frame.rflags & (1 << 9) != 0 {
@@ -95,5 +140,4 @@ pub fn take_requested_dump(frame: &TrapFrame) -> bool {
     }
     RFLAGS[cpu].store(frame.rflags, Ordering::Release);
     DUMPS[cpu].fetch_add(1, Ordering::AcqRel);
-    true
 }
