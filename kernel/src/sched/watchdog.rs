@@ -4,14 +4,19 @@
 //!  every CPU, each turn of its loop     beat: BEATS[cpu] += 1, IDLE[cpu] = no
 //!  every CPU, before `sti; hlt`         IDLE[cpu] = yes (a halted CPU with
 //!                                       nothing to do is not stuck)
-//!  a timer interrupt on any CPU,        check, at most once a period: a CPU
-//!  once a check is due                  neither idle nor beating for the
+//!  a beat or a timer interrupt on any   check, at most once a period: a CPU
+//!  CPU, once a check is due             neither idle nor beating for the
 //!                                       threshold is reported, and an NMI
 //!                                       asks it for its registers and
 //!                                       backtrace (`arch::nmi`)
-//!  CPUs 0 and 1, going idle             wake for the next check, so a check
+//!  CPU 0, going idle                    wakes for the next check, so a check
 //!                                       runs even when every other CPU halts
 //! ```
+//!
+//! Only CPU 0 wakes for checks: a halt with a deadline costs more than one
+//! without (the timer armed, two clock conversions), on the cross-CPU
+//! round trips every benchmark makes.  So a stuck CPU 0 is found while
+//! some other CPU is busy, not when all the others are idle.
 //!
 //! A CPU's loop turns at least every time slice (10 ms) while it runs user
 //! threads, and a poll does bounded work, so a CPU that has not turned for
@@ -35,15 +40,19 @@ static BEATS: [AtomicU64; MAX_CPUS] = [const { AtomicU64::new(0) }; MAX_CPUS];
 static IDLE: [AtomicBool; MAX_CPUS] = [const { AtomicBool::new(false) }; MAX_CPUS];
 
 static ENABLED: AtomicBool = AtomicBool::new(false);
-static THRESHOLD_NS: AtomicU64 = AtomicU64::new(0);
-static PERIOD_NS: AtomicU64 = AtomicU64::new(0);
-/// When the next check is due (`time::now_ns`); claimed by compare-and-swap.
+// The watchdog keeps time in TSC ticks: the paths every idle entry takes
+// compare raw counter values, with no conversion (a 128-bit division).
+static THRESHOLD_TICKS: AtomicU64 = AtomicU64::new(0);
+static PERIOD_TICKS: AtomicU64 = AtomicU64::new(0);
+/// When the next check is due, in TSC ticks; claimed by compare-and-swap.
+static NEXT_CHECK_TSC: AtomicU64 = AtomicU64::new(u64::MAX);
+/// The same moment in `time::now_ns`, the clock halt deadlines use.
 static NEXT_CHECK_NS: AtomicU64 = AtomicU64::new(u64::MAX);
 /// Held by the CPU running a check, which alone touches `SEEN_*`.
 static CHECKING: AtomicBool = AtomicBool::new(false);
-/// The beat count each CPU had at the last check, and since when.
+/// The beat count each CPU had at the last check, and since when (TSC).
 static SEEN_BEATS: [AtomicU64; MAX_CPUS] = [const { AtomicU64::new(0) }; MAX_CPUS];
-static SEEN_SINCE_NS: [AtomicU64; MAX_CPUS] = [const { AtomicU64::new(0) }; MAX_CPUS];
+static SEEN_SINCE_TSC: [AtomicU64; MAX_CPUS] = [const { AtomicU64::new(0) }; MAX_CPUS];
 /// Whether the CPU's current stall has been reported.
 static REPORTED: [AtomicBool; MAX_CPUS] = [const { AtomicBool::new(false) }; MAX_CPUS];
 /// Stalls reported, per CPU, since boot.
@@ -64,14 +73,16 @@ pub fn start(threshold_secs: Option<u32>) {
 }
 
 fn configure(threshold_ns: u64) {
-    let now = crate::time::now_ns();
+    let now = crate::time::tsc();
     for cpu in 0..percpu::online_count() {
         SEEN_BEATS[cpu].store(BEATS[cpu].load(Ordering::Acquire), Ordering::Relaxed);
-        SEEN_SINCE_NS[cpu].store(now, Ordering::Relaxed);
+        SEEN_SINCE_TSC[cpu].store(now, Ordering::Relaxed);
     }
-    THRESHOLD_NS.store(threshold_ns, Ordering::Relaxed);
-    PERIOD_NS.store((threshold_ns / 4).max(1_000_000), Ordering::Relaxed);
-    NEXT_CHECK_NS.store(now, Ordering::Release);
+    let ticks = |ns: u64| crate::time::ns_to_tsc(ns) - crate::time::ns_to_tsc(0);
+    THRESHOLD_TICKS.store(ticks(threshold_ns), Ordering::Relaxed);
+    PERIOD_TICKS.store(ticks((threshold_ns / 4).max(1_000_000)), Ordering::Relaxed);
+    NEXT_CHECK_NS.store(crate::time::now_ns(), Ordering::Relaxed);
+    NEXT_CHECK_TSC.store(now, Ordering::Release);
     ENABLED.store(true, Ordering::Release);
 }
 
@@ -83,45 +94,55 @@ pub fn beat(cpu: usize) {
         Ordering::Release,
     );
     IDLE[cpu].store(false, Ordering::Release);
+    // A counter read and a compare, while the watchdog is off too (its due
+    // time is then never).
+    if crate::time::tsc() >= NEXT_CHECK_TSC.load(Ordering::Relaxed) {
+        check_if_due();
+    }
 }
 
 /// `cpu` is about to halt until `deadline` (`None`: until woken).
-/// Returns the deadline to halt until: CPUs 0 and 1 also wake for the
-/// next check.
+/// Returns the deadline to halt until: CPU 0 also wakes for the next
+/// check.
 pub fn going_idle(cpu: usize, deadline: Option<u64>) -> Option<u64> {
     IDLE[cpu].store(true, Ordering::Release);
-    if cpu > 1 || !ENABLED.load(Ordering::Acquire) || percpu::online_count() < 2 {
+    if cpu != 0 || !ENABLED.load(Ordering::Acquire) || percpu::online_count() < 2 {
         return deadline;
     }
-    check_if_due();
+    if crate::time::tsc() >= NEXT_CHECK_TSC.load(Ordering::Acquire) {
+        check_if_due();
+    }
     let next = NEXT_CHECK_NS.load(Ordering::Acquire);
     Some(deadline.map_or(next, |deadline| deadline.min(next)))
 }
 
 /// From the timer interrupt: runs a check if one is due.
 pub fn on_timer() {
-    if ENABLED.load(Ordering::Acquire) {
-        check_if_due();
-    }
+    check_if_due();
 }
 
 fn check_if_due() {
-    let now = crate::time::now_ns();
-    let due = NEXT_CHECK_NS.load(Ordering::Acquire);
-    if now < due
-        || NEXT_CHECK_NS
-            .compare_exchange(
-                due,
-                now + PERIOD_NS.load(Ordering::Relaxed),
-                Ordering::AcqRel,
-                Ordering::Acquire,
-            )
-            .is_err()
-        || CHECKING.swap(true, Ordering::Acquire)
-    {
+    if !ENABLED.load(Ordering::Acquire) {
         return;
     }
-    check(now);
+    let now = crate::time::tsc();
+    let due = NEXT_CHECK_TSC.load(Ordering::Acquire);
+    if now < due || CHECKING.swap(true, Ordering::Acquire) {
+        return;
+    }
+    let period = PERIOD_TICKS.load(Ordering::Relaxed);
+    // The CPU that moves the due time on runs the check; the halt deadline
+    // follows it (a watcher that reads it in between wakes once early).
+    if NEXT_CHECK_TSC
+        .compare_exchange(due, now + period, Ordering::AcqRel, Ordering::Acquire)
+        .is_ok()
+    {
+        NEXT_CHECK_NS.store(
+            crate::time::now_ns() + crate::time::ticks_to_ns(period),
+            Ordering::Release,
+        );
+        check(now);
+    }
     CHECKING.store(false, Ordering::Release);
 }
 
@@ -130,7 +151,7 @@ fn check(now: u64) {
         return;
     }
     let me = percpu::cpu_index();
-    let threshold = THRESHOLD_NS.load(Ordering::Relaxed);
+    let threshold = THRESHOLD_TICKS.load(Ordering::Relaxed);
     for cpu in (0..percpu::online_count()).filter(|&cpu| cpu != me) {
         // The idle flag first: a CPU seen busy had beaten before it cleared
         // the flag (release in `beat`, acquire here).
@@ -138,7 +159,7 @@ fn check(now: u64) {
         let beats = BEATS[cpu].load(Ordering::Acquire);
         if idle || beats != SEEN_BEATS[cpu].load(Ordering::Relaxed) {
             SEEN_BEATS[cpu].store(beats, Ordering::Relaxed);
-            SEEN_SINCE_NS[cpu].store(now, Ordering::Relaxed);
+            SEEN_SINCE_TSC[cpu].store(now, Ordering::Relaxed);
             if REPORTED[cpu].swap(false, Ordering::AcqRel) {
                 out(format_args!(
                     "\nwatchdog: cpu{cpu} is making progress again\n"
@@ -146,9 +167,13 @@ fn check(now: u64) {
             }
             continue;
         }
-        let stalled_ns = now.saturating_sub(SEEN_SINCE_NS[cpu].load(Ordering::Relaxed));
-        if stalled_ns >= threshold && !REPORTED[cpu].swap(true, Ordering::AcqRel) {
-            report(cpu, stalled_ns, threshold);
+        let stalled = now.saturating_sub(SEEN_SINCE_TSC[cpu].load(Ordering::Relaxed));
+        if stalled >= threshold && !REPORTED[cpu].swap(true, Ordering::AcqRel) {
+            report(
+                cpu,
+                crate::time::ticks_to_ns(stalled),
+                crate::time::ticks_to_ns(threshold),
+            );
         }
     }
 }
@@ -179,14 +204,14 @@ mod ktests {
     /// The watchdog's settings for the length of a test, restored on drop.
     struct TestSettings {
         enabled: bool,
-        threshold_ns: u64,
+        threshold_ticks: u64,
     }
 
     impl TestSettings {
         fn apply(threshold_ns: u64, expected_stall: usize) -> Self {
             let saved = Self {
                 enabled: ENABLED.load(Ordering::Acquire),
-                threshold_ns: THRESHOLD_NS.load(Ordering::Relaxed),
+                threshold_ticks: THRESHOLD_TICKS.load(Ordering::Relaxed),
             };
             EXPECTED_STALL.store(expected_stall, Ordering::Release);
             configure(threshold_ns);
@@ -196,7 +221,7 @@ mod ktests {
 
     impl Drop for TestSettings {
         fn drop(&mut self) {
-            configure(self.threshold_ns);
+            configure(crate::time::ticks_to_ns(self.threshold_ticks));
             ENABLED.store(self.enabled, Ordering::Release);
             EXPECTED_STALL.store(usize::MAX, Ordering::Release);
         }
