@@ -14,7 +14,7 @@ use x86_64::structures::paging::{FrameAllocator, PhysFrame, Size4KiB};
 
 static FRAMES: Mutex<Option<BuddyAllocator>> = Mutex::new(None);
 
-/// Whether more than twice [`user_reserve`] frames are free, as of the
+/// Whether more than [`user_reserve`] frames are free, as of the
 /// last change under the lock: what [`user_room`] reads without taking it.
 static ABOVE_RESERVE: AtomicBool = AtomicBool::new(false);
 
@@ -25,7 +25,7 @@ fn with<R>(f: impl FnOnce(&mut BuddyAllocator) -> R) -> R {
         .as_mut()
         .expect("frame allocator used before mm::init");
     let result = f(buddy);
-    let above = buddy.free_frames() > 2 * reserve_of(buddy);
+    let above = buddy.free_frames() > reserve_of(buddy);
     if ABOVE_RESERVE.load(Ordering::Relaxed) != above {
         ABOVE_RESERVE.store(above, Ordering::Relaxed);
     }
@@ -62,7 +62,7 @@ pub fn user_reserve() -> usize {
 }
 
 /// Whether a process may still make the kernel hold more for it: more
-/// than twice [`user_reserve`] frames are free.  The kernel objects an op
+/// than [`user_reserve`] frames are free.  The kernel objects an op
 /// leaves behind (a pending op's task, a thread, a pipe, a region) come
 /// from the kernel heap, which the reserve is for; ops that would add some
 /// are refused with `ENOMEM` past this line (`ops::start_op`).  The line
