@@ -65,9 +65,8 @@ pub fn user_reserve() -> usize {
 /// than [`user_reserve`] frames are free.  The kernel objects an op
 /// leaves behind (a pending op's task, a thread, a pipe, a region) come
 /// from the kernel heap, which the reserve is for; ops that would add some
-/// are refused with `ENOMEM` past this line (`ops::start_op`).  The line
-/// is above the one for user pages, so a process refused more ops can
-/// still fault in the pages it needs to clean up.  A snapshot without the
+/// are refused with `ENOMEM` past this line (`ops::start_op`), the one
+/// user pages stop at.  A snapshot without the
 /// lock: CPUs that all see room at once go past the line by an op each.
 pub fn user_room() -> bool {
     ABOVE_RESERVE.load(Ordering::Relaxed)
