@@ -111,12 +111,46 @@ impl PinnedBuffer {
     /// Copies the buffer's bytes out.
     pub fn read_all(&self) -> Vec<u8> {
         let mut out = alloc::vec![0u8; self.len];
-        self.for_each_chunk(|at, pointer, bytes| {
-            // SAFETY: the frame is pinned and mapped in the direct map; the
-            // chunk stays within its page and within `out`.
-            unsafe { core::ptr::copy_nonoverlapping(pointer, out[at..].as_mut_ptr(), bytes) };
-        });
+        self.read_at(0, &mut out);
         out
+    }
+
+    /// Hands the buffer's bytes to `piece` a few hundred at a time, copied
+    /// through the stack: no kernel copy of the whole buffer (a user length
+    /// must not become one large heap block).
+    pub fn read_in_pieces(&self, mut piece: impl FnMut(&[u8])) {
+        let mut copy = [0u8; 256];
+        self.for_each_chunk(|_, pointer, bytes| {
+            for start in (0..bytes).step_by(copy.len()) {
+                let count = (bytes - start).min(copy.len());
+                // SAFETY: as in `read_at`: `start..start + count` lies
+                // within this chunk's pinned page.
+                unsafe {
+                    core::ptr::copy_nonoverlapping(pointer.add(start), copy.as_mut_ptr(), count)
+                };
+                piece(&copy[..count]);
+            }
+        });
+    }
+
+    /// Fills `out` with the bytes from offset `at`; `at + out.len()` is at
+    /// most the buffer's length.
+    pub fn read_at(&self, at: usize, out: &mut [u8]) {
+        let end = at + out.len();
+        self.for_each_chunk(|chunk_at, pointer, bytes| {
+            let (from, to) = (chunk_at.max(at), (chunk_at + bytes).min(end));
+            if from < to {
+                // SAFETY: the frame is pinned and in the direct map;
+                // `from..to` lies within this chunk's page and within `out`.
+                unsafe {
+                    core::ptr::copy_nonoverlapping(
+                        pointer.add(from - chunk_at),
+                        out[from - at..].as_mut_ptr(),
+                        to - from,
+                    );
+                }
+            }
+        });
     }
 
     /// Copies `data` (at most the buffer's length) into the buffer.
@@ -125,7 +159,7 @@ impl PinnedBuffer {
         self.for_each_chunk(|at, pointer, bytes| {
             if at < len {
                 let bytes = bytes.min(len - at);
-                // SAFETY: as in `read_all`; the pages were checked writable.
+                // SAFETY: as in `read_at`; the pages were checked writable.
                 unsafe { core::ptr::copy_nonoverlapping(data[at..].as_ptr(), pointer, bytes) };
             }
         });
@@ -139,23 +173,16 @@ impl crate::fs::pipe::Source for PinnedBuffer {
     }
 
     fn copy_out(&self, at: usize, out: &mut [u8]) {
-        let end = at + out.len();
-        self.for_each_chunk(|chunk_at, pointer, bytes| {
-            let (from, to) = (chunk_at.max(at), (chunk_at + bytes).min(end));
-            if from < to {
-                // SAFETY: as in `read_all`: the frame is pinned and in the
-                // direct map, `from..to` lies within this chunk's page and
-                // within `out`.
-                unsafe {
-                    core::ptr::copy_nonoverlapping(
-                        pointer.add(from - chunk_at),
-                        out[from - at..].as_mut_ptr(),
-                        to - from,
-                    );
-                }
-            }
-        });
+        self.read_at(at, out);
     }
+}
+
+/// The `N` bytes at `addr`, pinned only while they are copied: for the
+/// small arguments an op reads once (a futex word, a timespec).
+pub fn read_bytes<const N: usize>(space: &mut Space, addr: u64) -> Result<[u8; N], Errno> {
+    let mut out = [0u8; N];
+    PinnedBuffer::new(space, addr, N as u64, Access::Read)?.read_at(0, &mut out);
+    Ok(out)
 }
 
 /// Reads a NUL-terminated string of at most `max_len` bytes (NUL not

@@ -12,7 +12,7 @@
 //! the waiter.
 
 use super::{Context, OpFuture, Started};
-use crate::mm::pin::{Access, PinnedBuffer};
+
 use crate::proc::process::{FutexWaiter, Process};
 use abi::file::{FUTEX_BITSET_MATCH_ANY, FUTEX2_PRIVATE, FUTEX2_SIZE_U32};
 use abi::{Errno, Sqe};
@@ -47,11 +47,9 @@ fn check(sqe: &Sqe) -> Result<(), Errno> {
 
 fn read_word(process: &Process, addr: u64) -> Result<u32, Errno> {
     let bytes = process
-        .with_space_mut(|space| {
-            PinnedBuffer::new(space, addr, 4, Access::Read).map(|buffer| buffer.read_all())
-        })
+        .with_space_mut(|space| crate::mm::pin::read_bytes(space, addr))
         .ok_or(Errno::ESRCH)??;
-    Ok(u32::from_le_bytes([bytes[0], bytes[1], bytes[2], bytes[3]]))
+    Ok(u32::from_le_bytes(bytes))
 }
 
 pub fn wait(sqe: &Sqe, context: &Context) -> Started {

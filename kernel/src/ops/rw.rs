@@ -63,9 +63,9 @@ pub fn write(sqe: &Sqe, context: &Context) -> Started {
     let result = (|| match handle(sqe, context)? {
         Handle::Console => {
             check_stream(sqe)?;
-            let bytes = pin(sqe, context, Access::Read)?.read_all();
-            crate::arch::serial::write_bytes(&bytes);
-            Ok(Started::Done(bytes.len() as i32))
+            let buffer = pin(sqe, context, Access::Read)?;
+            crate::arch::serial::write_pieces(|put| buffer.read_in_pieces(put));
+            Ok(Started::Done(buffer.len() as i32))
         }
         Handle::PipeWrite(end) => {
             check_stream(sqe)?;

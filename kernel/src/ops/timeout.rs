@@ -7,7 +7,7 @@
 //! completes with `-ETIME` when the deadline passes.
 
 use super::{Context, OpFuture, Started};
-use crate::mm::pin::{Access, PinnedBuffer};
+
 use abi::{Errno, Sqe, TimeoutFlags, Timespec};
 use alloc::boxed::Box;
 
@@ -17,15 +17,14 @@ pub fn deadline(sqe: &Sqe, context: &Context) -> Result<u64, Errno> {
         return Err(Errno::EINVAL);
     }
     let flags = TimeoutFlags::from_bits(sqe.op_flags).ok_or(Errno::EINVAL)?;
-    let bytes = context
+    let bytes: [u8; 16] = context
         .process
-        .with_space_mut(|space| {
-            PinnedBuffer::new(space, sqe.addr, 16, Access::Read).map(|buffer| buffer.read_all())
-        })
+        .with_space_mut(|space| crate::mm::pin::read_bytes(space, sqe.addr))
         .ok_or(Errno::ESRCH)??;
+    let (seconds, nanoseconds) = bytes.split_at(8);
     let spec = Timespec {
-        tv_sec: i64::from_le_bytes(bytes[..8].try_into().map_err(|_| Errno::EFAULT)?),
-        tv_nsec: i64::from_le_bytes(bytes[8..16].try_into().map_err(|_| Errno::EFAULT)?),
+        tv_sec: i64::from_le_bytes(seconds.try_into().map_err(|_| Errno::EFAULT)?),
+        tv_nsec: i64::from_le_bytes(nanoseconds.try_into().map_err(|_| Errno::EFAULT)?),
     };
     let ns = spec.to_ns().ok_or(Errno::EINVAL)?;
     Ok(if flags.contains(TimeoutFlags::ABS) {

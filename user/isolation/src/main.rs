@@ -16,7 +16,7 @@
 
 extern crate freestanding;
 
-use abi::{Errno, MapFlags, Opcode, SpawnStdio, Sqe};
+use abi::{Errno, Opcode, SpawnStdio, Sqe};
 use rt::checks::Checks;
 use rt::mm::{PAGE, PRIVATE, RW};
 use rt::process::{self, WaitStatus};
@@ -317,17 +317,9 @@ fn child(ring: &mut Ring, theirs: u64) -> i32 {
         for (name, sqe) in NAMES.iter().zip(&kernel_ops) {
             checks.check(name, res(ring, sqe) == Err(Errno::EFAULT));
         }
-        let mut out = 0u64;
-        let fixed = rt::prep::mmap_anonymous(
-            kernel,
-            PAGE as u32,
-            RW,
-            PRIVATE | MapFlags::FIXED.bits(),
-            &mut out,
-        );
         checks.check(
             "MMAP FIXED at a kernel address is refused",
-            res(ring, &fixed).is_err(),
+            rt::mm::map_fixed(ring, kernel, PAGE, RW).is_err(),
         );
         checks.check(
             "MUNMAP of a kernel address is refused",
@@ -336,15 +328,7 @@ fn child(ring: &mut Ring, theirs: u64) -> i32 {
     }
 
     // A page of its own at the same address: ops there act on it alone.
-    let mut out = 0u64;
-    let fixed = rt::prep::mmap_anonymous(
-        theirs,
-        PAGE as u32,
-        RW,
-        PRIVATE | MapFlags::FIXED.bits(),
-        &mut out,
-    );
-    let mapped = res(ring, &fixed) == Ok(0) && out == theirs;
+    let mapped = rt::mm::map_fixed(ring, theirs, PAGE, RW) == Ok(theirs);
     checks.check("MMAP FIXED gives it a page at the parent's address", mapped);
     if !mapped {
         return checks.report(ring) + 1;

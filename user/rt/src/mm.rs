@@ -21,6 +21,17 @@ pub fn map_anonymous(ring: &mut Ring, len: u64, prot: u32, flags: u32) -> Result
     Ok(addr)
 }
 
+/// MMAP of `len` bytes of private anonymous memory at exactly `addr`
+/// (`MAP_FIXED`: whatever was mapped there goes); its address.
+pub fn map_fixed(ring: &mut Ring, addr: u64, len: u64, prot: u32) -> Result<u64, Errno> {
+    let len = u32::try_from(len).map_err(|_| Errno::ENOMEM)?;
+    let mut out = 0;
+    let flags = PRIVATE | MapFlags::FIXED.bits();
+    let sqe = crate::prep::mmap_anonymous(addr, len, prot, flags, &mut out);
+    run_one(ring, sqe, u64::MAX - 17)?;
+    Ok(out)
+}
+
 /// MUNMAP of `[addr, addr + len)`.
 pub fn unmap(ring: &mut Ring, addr: u64, len: u64) -> Result<(), Errno> {
     let len = u32::try_from(len).map_err(|_| Errno::EINVAL)?;

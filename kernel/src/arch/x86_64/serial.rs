@@ -84,14 +84,22 @@ pub fn write_fmt(args: fmt::Arguments<'_>) {
 
 /// Writes raw bytes (a user program's output) as one unit.
 pub fn write_bytes(bytes: &[u8]) {
+    write_pieces(|put| put(bytes));
+}
+
+/// Writes the pieces `pieces` hands to `put` as one unit: nothing else
+/// reaches the console between them.
+pub fn write_pieces(pieces: impl FnOnce(&mut dyn FnMut(&[u8]))) {
     let _guard = crate::arch::InterruptGuard::new();
     let console = CONSOLE.lock();
-    for &byte in bytes {
-        if byte == b'\n' {
-            console.write_byte(b'\r');
+    pieces(&mut |bytes| {
+        for &byte in bytes {
+            if byte == b'\n' {
+                console.write_byte(b'\r');
+            }
+            console.write_byte(byte);
         }
-        console.write_byte(byte);
-    }
+    });
 }
 
 /// Turns on COM1's receive interrupt, routed to this CPU.  From then on
