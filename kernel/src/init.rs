@@ -77,6 +77,7 @@ pub fn kmain(boot: &'static BootInfo) -> ! {
         }
     }
     info!("sched: {} executors running", arch::percpu::online_count());
+    crate::sched::watchdog::start(options.watchdog_secs);
 
     if let Some(kind) = options.crash {
         crate::crash::trigger(kind);

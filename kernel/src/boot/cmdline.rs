@@ -13,6 +13,7 @@
 //! | `init=PATH`       | the first program (default `bin/init`); `init=none` starts none |
 //! | `quick`           | tell the first program to keep its demos short (the test suite's boots) |
 //! | `leak=KIND`       | leak a `frame` or a `slab` object inside every kernel leak check, to prove the check sees it |
+//! | `watchdog=SECONDS` | report a CPU that makes no progress for SECONDS (default 10; 1 to 3600); `watchdog=off` turns it off |
 //! | `-- ARGS...`      | everything after a lone `--` is the first program's arguments (as on Linux) |
 
 use crate::log::Level;
@@ -61,6 +62,9 @@ pub struct Options<'a> {
     pub aslr: Aslr,
     /// `leak=frame|slab`: leak inside every leak check (the checks' own test).
     pub leak: Option<LeakKind>,
+    /// The watchdog's threshold in seconds (`sched::watchdog`); `None`
+    /// with `watchdog=off`.
+    pub watchdog_secs: Option<u32>,
 }
 
 /// How user address spaces are laid out.
@@ -87,9 +91,14 @@ impl Default for Options<'_> {
             init_args: "",
             aslr: Aslr::Random,
             leak: None,
+            watchdog_secs: Some(DEFAULT_WATCHDOG_SECS),
         }
     }
 }
+
+/// The watchdog's threshold unless `watchdog=` says otherwise: generous,
+/// because under TCG a loaded host can deschedule a virtual CPU.
+pub const DEFAULT_WATCHDOG_SECS: u32 = 10;
 
 /// The first program unless `init=` names another.
 pub const DEFAULT_INIT: &str = "bin/init";
@@ -140,6 +149,11 @@ pub fn parse<'a>(line: &'a str, mut warn: impl FnMut(Warning<'a>)) -> Options<'a
             ("leak", Some("frame")) => options.leak = Some(LeakKind::Frame),
             ("leak", Some("slab")) => options.leak = Some(LeakKind::Slab),
             ("leak", _) => ignore("leak needs a kind: frame or slab"),
+            ("watchdog", Some("off")) => options.watchdog_secs = None,
+            ("watchdog", value) => match value.and_then(|v| v.parse().ok()) {
+                Some(seconds @ 1..=3600) => options.watchdog_secs = Some(seconds),
+                _ => ignore("watchdog takes off, or a threshold of 1 to 3600 seconds"),
+            },
             ("init", Some("none")) => options.init = None,
             ("init", Some("")) | ("init", None) => ignore("init needs a path, or none"),
             ("init", Some(path)) => options.init = Some(path),
@@ -219,6 +233,27 @@ mod tests {
         for bad in ["aslr", "aslr=", "aslr=0xzz", "aslr=on", "aslr=-1"] {
             let (options, warnings) = parse_collect(bad);
             assert_eq!(options.aslr, Aslr::Random, "{bad}");
+            assert_eq!(warnings.len(), 1, "{bad}");
+        }
+    }
+
+    #[test]
+    fn watchdog_takes_seconds_or_off() {
+        assert_eq!(
+            parse_collect("").0.watchdog_secs,
+            Some(DEFAULT_WATCHDOG_SECS)
+        );
+        assert_eq!(parse_collect("watchdog=off").0.watchdog_secs, None);
+        assert_eq!(parse_collect("watchdog=30").0.watchdog_secs, Some(30));
+        for bad in [
+            "watchdog",
+            "watchdog=",
+            "watchdog=0",
+            "watchdog=3601",
+            "watchdog=1.5",
+        ] {
+            let (options, warnings) = parse_collect(bad);
+            assert_eq!(options.watchdog_secs, Some(DEFAULT_WATCHDOG_SECS), "{bad}");
             assert_eq!(warnings.len(), 1, "{bad}");
         }
     }

@@ -121,6 +121,7 @@ pub fn init(map: &MemoryMap) {
     // low memory goes away, and nothing uses it any more.
     unsafe { Cr3::write(PhysFrame::containing_address(pml4_phys), Cr3Flags::empty()) };
     *KERNEL_TABLE.lock() = Some(table);
+    crate::arch::nmi::set_kernel_table(pml4_phys.as_u64());
 }
 
 /// The physical address of the kernel PML4, for CPUs that are coming up.
@@ -133,11 +134,16 @@ pub fn kernel_pml4() -> PhysAddr {
 
 /// Makes the kernel-only page table current on this CPU (an idle CPU
 /// needs no user space, and a space can only be freed when no CPU uses it).
+///
+/// The switch comes before the note: a space is freed once no CPU notes
+/// it loaded (`Process::finish`), and this CPU still runs on the space's
+/// tables until the CR3 write.  (A shootdown that still sees the old
+/// space noted meanwhile only sends one IPI too many.)
 pub fn activate_kernel() {
     let pml4 = kernel_pml4();
-    super::shootdown::note_loaded(pml4.as_u64());
     // SAFETY: the kernel PML4 maps everything kernel code touches.
     unsafe { Cr3::write(PhysFrame::containing_address(pml4), Cr3Flags::empty()) };
+    super::shootdown::note_loaded(pml4.as_u64());
 }
 
 /// Drops every non-global TLB entry on this CPU (the user half's: the

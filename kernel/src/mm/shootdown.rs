@@ -116,6 +116,12 @@ pub fn note_loaded(pml4: u64) {
     LOADED[crate::arch::percpu::cpu_index()].store(pml4, Ordering::SeqCst);
 }
 
+/// Whether some CPU, this one included, has `pml4` loaded: a space's
+/// tables may be freed only once none has.
+pub fn is_loaded_anywhere(pml4: u64) -> bool {
+    (0..crate::arch::percpu::online_count()).any(|cpu| LOADED[cpu].load(Ordering::SeqCst) == pml4)
+}
+
 /// The CPUs other than this one that have `pml4` loaded now.
 fn cpus_with(pml4: u64) -> u64 {
     let me = crate::arch::percpu::cpu_index();

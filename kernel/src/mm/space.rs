@@ -1284,6 +1284,10 @@ impl Drop for Space {
             self.pml4,
             "dropping the active address space"
         );
+        assert!(
+            !super::shootdown::is_loaded_anywhere(self.pml4.as_u64()),
+            "dropping an address space another CPU has loaded"
+        );
         walk_user_half(self.pml4, &mut |frame, level, virt, _| {
             if level > 0 {
                 frames::free(frame, 0);

@@ -368,14 +368,28 @@ impl Process {
     /// records how the process ended and wakes the waiters.  So when WAIT
     /// returns, nothing the process held is held any more: no pipe end, no
     /// pinned buffer, no timer.
+    ///
+    /// The page tables go only once no CPU has them loaded.  A CPU that
+    /// has just given a thread of this process up (parked it, queued it,
+    /// ended it) runs kernel code on them until its loop switches to the
+    /// kernel's table, and the thread may meanwhile end the process on
+    /// another CPU: freeing them then left that CPU walking freed tables
+    /// (found by the stress at 8 CPUs: a kernel page fault on the kernel's
+    /// own data, reported over and over).
     fn finish(self: &Arc<Self>, status: ExitStatus) {
         // Each op posts -ECANCELED and drops what it held, on its task.
         self.ring.close();
-        drop(self.space.lock().take());
+        let mut space = self.space.lock().take();
+        if !space
+            .as_ref()
+            .is_some_and(|space| crate::mm::shootdown::is_loaded_anywhere(space.pml4().as_u64()))
+        {
+            drop(space.take());
+        }
         // Taken out first: dropping handles may drop other processes.
         let handles = core::mem::take(&mut *self.handles.lock());
         drop(handles);
-        if self.ring.inflight.is_idle() {
+        if self.ring.inflight.is_idle() && space.is_none() {
             self.publish_status(status);
             return;
         }
@@ -384,6 +398,12 @@ impl Process {
         runtime
             .spawn(async move {
                 process.ring.inflight.drained().await;
+                if let Some(space) = space {
+                    while crate::mm::shootdown::is_loaded_anywhere(space.pml4().as_u64()) {
+                        executor::yield_now().await;
+                    }
+                    drop(space);
+                }
                 process.publish_status(status);
             })
             .detach();

@@ -12,6 +12,9 @@
 //!             next deadline (none: no tick at all), sti; hlt
 //! ```
 //!
+//! Each turn is a beat of the watchdog (`watchdog`), and the halt tells it
+//! the CPU is idle.
+//!
 //! Interrupts stay off except in the `hlt`, so a task is never interrupted
 //! mid-poll; interrupt handlers only wake tasks and end the `hlt`.
 
@@ -30,6 +33,7 @@ use executor::{Executor, Runtime};
 /// a stop condition that becomes true during the round never leads to a
 /// `hlt` nobody will end.
 fn turn(executor: &Executor, stop: &impl Fn() -> bool, may_resume_threads: bool) {
+    super::watchdog::beat(executor.cpu());
     smp::run_calls();
     let outcome = executor.run_once();
     if outcome.more_ready || stop() {
@@ -41,7 +45,8 @@ fn turn(executor: &Executor, stop: &impl Fn() -> bool, may_resume_threads: bool)
     if let Some(idle) = executor.enter_idle()
         && !stop()
     {
-        executor.runtime().platform().halt(idle.deadline());
+        let deadline = super::watchdog::going_idle(executor.cpu(), idle.deadline());
+        executor.runtime().platform().halt(deadline);
     }
 }
 

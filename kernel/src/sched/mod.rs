@@ -6,7 +6,8 @@
 //! - `cpu_loop`: each CPU's one loop on its one kernel stack, and
 //!   `block_on` for kernel code that must wait for a future (boot, tests);
 //! - `thread`: user threads, and their run queues (`run_queues`, which the
-//!   host tests too).
+//!   host tests too);
+//! - `watchdog`: reports a CPU whose loop stops turning.
 //!
 //! User threads join the loop with user mode: between polling tasks and
 //! halting, the loop will resume a runnable thread.
@@ -20,6 +21,8 @@ mod platform;
 pub mod run_queues;
 #[cfg(not(test))]
 pub mod thread;
+#[cfg(not(test))]
+pub mod watchdog;
 
 #[cfg(not(test))]
 mod ktests;

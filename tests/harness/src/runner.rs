@@ -153,6 +153,7 @@ fn run_case(case: &Case, setup: &Setup, tally: &mut Tally) {
                 _ => suite::judge(&case.expect, finished.ending, &transcript, &setup.symbols),
             };
             problems.extend(memcheck::judge(case.injects_leak, &transcript));
+            problems.extend(transcript::watchdog_problems(&transcript));
             (problems, finished.stderr)
         }
     };

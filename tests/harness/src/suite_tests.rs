@@ -56,6 +56,7 @@ fn full_matrix() {
             "pc-qemu64",
             "boot/bad-initfs",
             "boot/bad-cmdline",
+            "stress/smp4",
             "oom/128M",
             "memcheck/leak-frame",
             "memcheck/leak-slab",
@@ -68,6 +69,15 @@ fn full_matrix() {
             "crash/panic"
         ]
     );
+    let stress = case(&cases, "stress/smp4");
+    assert_eq!(
+        (stress.smp, stress.append),
+        (4, "init=bin/stress -- 20 4 4 0x5eed")
+    );
+    assert!(matches!(
+        stress.expect,
+        Expect::PowerOff { cpus: Some(4), words } if words.contains(&"stress: PASS")
+    ));
     let shell = case(&cases, "shell/console");
     assert_eq!(shell.append, "init=bin/sh");
     assert!(shell.input.ends_with(b"exit 3\n"));

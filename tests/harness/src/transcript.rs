@@ -161,6 +161,24 @@ pub fn contains_word(lines: &[String], word: &str) -> bool {
     })
 }
 
+/// What the kernel's watchdog reported: each `WATCHDOG:` line (a CPU
+/// that made no progress) as a problem of the boot, whatever the case
+/// expects.  The stall the watchdog's own test makes is worded otherwise.
+pub fn watchdog_problems(lines: &[String]) -> Vec<String> {
+    lines
+        .iter()
+        .filter_map(|line| {
+            let at = line.find(WATCHDOG)?;
+            Some(format!(
+                "the watchdog reported a stuck CPU: {}",
+                &line[at..]
+            ))
+        })
+        .collect()
+}
+
+const WATCHDOG: &str = "WATCHDOG: ";
+
 /// True if some line contains `needle`.
 pub fn contains(lines: &[String], needle: &str) -> bool {
     lines.iter().any(|line| line.contains(needle))

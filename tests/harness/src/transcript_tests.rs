@@ -233,3 +233,21 @@ fn tail_takes_the_last_lines() {
     assert_eq!(tail(&transcript, 2), ["2", "3"]);
     assert_eq!(tail(&transcript, 40), ["1", "2", "3"]);
 }
+
+#[test]
+fn watchdog_reports_are_problems_and_its_test_stall_is_not() {
+    let transcript = lines(
+        "[ 1.0 cpu0] watchdog: a CPU that makes no progress for 10 s is reported\n\
+         watchdog (the stall its test makes): cpu3 made no progress for 200 ms\n\
+         watchdog: cpu3 was interrupted in kernel mode, interrupts off:\n\
+         WATCHDOG: cpu2 made no progress for 10000 ms (not idle; threshold 10000 ms)\n\
+         watchdog: cpu2 is making progress again",
+    );
+    let problems = watchdog_problems(&transcript);
+    assert_eq!(problems.len(), 1, "{problems:?}");
+    assert!(
+        problems[0].contains("cpu2 made no progress"),
+        "{problems:?}"
+    );
+    assert!(watchdog_problems(&transcript[..3]).is_empty());
+}

@@ -250,10 +250,11 @@ pub fn timer_stop() {
 static TIMER_FIRED_TSC: [AtomicU64; super::percpu::MAX_CPUS] =
     [const { AtomicU64::new(0) }; super::percpu::MAX_CPUS];
 
-/// The timer handler only records the time; the executor will turn it into
-/// timer wake-ups.
+/// The timer handler records the time (the executor turns it into timer
+/// wake-ups) and lets the watchdog look at the other CPUs when due.
 fn on_timer(_frame: &mut super::trap::TrapFrame) {
     TIMER_FIRED_TSC[super::percpu::cpu_index()].store(crate::time::tsc(), Ordering::Release);
+    crate::sched::watchdog::on_timer();
 }
 
 /// Installs the handlers this module owns.

@@ -3,7 +3,8 @@
 //! become fault events once user mode exists.)
 //!
 //! The NMI is the exception: `panic::stop_other_cpus` sends it to halt the
-//! other CPUs during a panic.
+//! other CPUs during a panic, and the watchdog sends it for a dump that
+//! leaves the CPU running (`nmi`).
 
 use super::backtrace;
 use super::serial::write_fmt_unlocked as out;
@@ -67,11 +68,22 @@ pub fn handle(frame: &mut TrapFrame) {
     if vector == NMI && crate::panic::is_panicking() {
         super::halt_forever();
     }
-    report(frame);
+    if vector == NMI && super::nmi::take_requested_dump(frame) {
+        if frame.cs & 3 == 3 {
+            // `trap_common` does not swap the GS base back on its way out:
+            // leave user mode as a preempting interrupt does.
+            frame.vector = u64::from(super::apic::TIMER_VECTOR);
+            super::user::trap_from_user(frame);
+        }
+        return;
+    }
+    // Fatal: the report needs kernel data, whatever table the CPU was on.
+    let (table, _) = Cr3::read_raw();
+    super::nmi::on_kernel_table(|| report(frame, table.start_address().as_u64()));
     crate::panic::die()
 }
 
-fn report(frame: &TrapFrame) {
+fn report(frame: &TrapFrame, cr3: u64) {
     let vector = frame.vector as usize;
     let (mnemonic, name) = NAMES[vector];
     let _serialize = crate::panic::enter_report();
@@ -85,11 +97,9 @@ fn report(frame: &TrapFrame) {
         describe_page_fault(frame.error_code);
     }
     out(format_args!("\n"));
-    let (cr3_frame, _) = Cr3::read_raw();
     out(format_args!(
-        "  CR2={:#018x} CR3={:#018x} CR0={:#x} CR4={:#x}\n",
+        "  CR2={:#018x} CR3={cr3:#018x} CR0={:#x} CR4={:#x}\n",
         Cr2::read_raw(),
-        cr3_frame.start_address().as_u64(),
         Cr0::read_raw(),
         Cr4::read_raw()
     ));
@@ -127,7 +137,7 @@ fn describe_page_fault(code: u64) {
     out(format_args!("]"));
 }
 
-fn dump_registers(f: &TrapFrame) {
+pub(super) fn dump_registers(f: &TrapFrame) {
     out(format_args!(
         "  RIP={:#018x} CS={:#06x} RFLAGS={:#010x} RSP={:#018x} SS={:#06x}\n",
         f.rip, f.cs, f.rflags, f.rsp, f.ss

@@ -21,6 +21,7 @@ pub mod gdt;
 pub mod hpet;
 pub mod idt;
 pub mod ioapic;
+pub mod nmi;
 pub mod percpu;
 pub mod pic;
 pub mod qemu;

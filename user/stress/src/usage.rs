@@ -1,0 +1,90 @@
+//! What the kernel holds (MEM_STATS), before the stress and after it: the
+//! frames in use (a spare slab counted free, the parent's own pages not
+//! counted), the slab objects of every class, live tasks and threads.
+
+use abi::file::{MAX_SLAB_CLASSES, MemStats};
+use rt::mm::PAGE;
+use rt::ring::Ring;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Usage {
+    pub frames: u64,
+    pub slab_objects: u64,
+    pub tasks: u64,
+    pub threads: u64,
+    /// Objects per slab class, and the classes' object sizes.
+    pub class_objects: [u64; MAX_SLAB_CLASSES],
+    pub class_bytes: [u64; MAX_SLAB_CLASSES],
+}
+
+impl Usage {
+    fn of(stats: &MemStats) -> Self {
+        let spare: u64 = stats
+            .slab_classes
+            .iter()
+            .map(|class| class.spare_frames)
+            .sum();
+        let own = (stats.resident_bytes + stats.page_table_bytes) / PAGE;
+        Usage {
+            frames: stats.managed_frames - stats.free_frames - spare - own,
+            slab_objects: stats.slab_classes.iter().map(|class| class.objects).sum(),
+            tasks: stats.live_tasks,
+            threads: stats.live_threads,
+            class_objects: stats.slab_classes.map(|class| class.objects),
+            class_bytes: stats.slab_classes.map(|class| class.object_bytes),
+        }
+    }
+
+    /// The figures that grew past `before`, with their names.
+    pub fn growth(&self, before: &Usage) -> [(&'static str, i64); 4] {
+        let grown = |after: u64, before: u64| after as i64 - before as i64;
+        [
+            ("frames", grown(self.frames, before.frames)),
+            (
+                "slab objects",
+                grown(self.slab_objects, before.slab_objects),
+            ),
+            ("tasks", grown(self.tasks, before.tasks)),
+            ("threads", grown(self.threads, before.threads)),
+        ]
+    }
+}
+
+fn now(ring: &mut Ring) -> Usage {
+    Usage::of(&rt::stats::mem(ring).unwrap_or_default())
+}
+
+/// The usage once the kernel has finished tearing down what the workers
+/// left (ops cancelled at exit end a little later, on other CPUs): polled
+/// every 10 ms until it matches `target`, or, with no target, holds still
+/// for five polls; at most three seconds.
+pub fn settled(ring: &mut Ring, target: Option<&Usage>) -> Usage {
+    let mut last = now(ring);
+    let mut still = 0;
+    for _ in 0..300 {
+        sleep(ring, 10_000_000);
+        let usage = now(ring);
+        if Some(&usage) == target {
+            return usage;
+        }
+        still = if usage == last { still + 1 } else { 0 };
+        if still >= 5 && target.is_none() {
+            break;
+        }
+        last = usage;
+    }
+    last
+}
+
+const SLEEP: u64 = 0x51ee9;
+
+pub fn sleep(ring: &mut Ring, ns: u64) {
+    let spec = abi::Timespec::from_ns(ns);
+    let sqe = abi::Sqe {
+        user_data: SLEEP,
+        ..rt::prep::timeout(&spec)
+    };
+    if ring.push(&sqe).and_then(|()| ring.submit()).is_ok() {
+        let _ = ring.wait_for(SLEEP);
+    }
+}
