@@ -1,4 +1,5 @@
-//! `stress [SECONDS|xROUNDS] [PROCESSES] [THREADS] [SEED]`: the SMP stress.
+//! `stress [SECONDS|xROUNDS] [PROCESSES] [THREADS] [SEED] [MIX]`: the SMP
+//! stress.
 //! PROCESSES worker processes (4 by default) of THREADS threads each (4)
 //! run for SECONDS (20), or ROUNDS rounds per thread, a random mix of
 //! ring I/O (NOPs, pipe traffic between threads, timeouts), demand faults,
@@ -7,6 +8,9 @@
 //! (`worker.rs` has the map).  A warm-up worker runs first, so the kernel's
 //! tables reach their working size; then the frames, slab objects, tasks
 //! and threads the kernel holds must come back to what they were.
+//!
+//! MIX (63, all) picks the families of work by bits: 1 pipes, 2 timeouts,
+//! 4 private faults, 8 shared chunks, 16 forks, 32 spawns (NOPs always).
 //!
 //! Prints its parameters, a line per worker, and one summary line
 //! `stress: PASS ...` or `stress: FAIL ...`; exits with 0 or 1.
@@ -41,8 +45,8 @@ fn main() -> i32 {
     match args.next() {
         Some("worker") => {
             let mut field = || number(args.next());
-            match (field(), field(), field(), field()) {
-                (Some(id), Some(threads), Some(rounds), Some(seed))
+            match (field(), field(), field(), field(), field()) {
+                (Some(id), Some(threads), Some(rounds), Some(seed), Some(mix))
                     if (1..=worker::MAX_THREADS as u64).contains(&threads) =>
                 {
                     worker::main(worker::Plan {
@@ -50,6 +54,7 @@ fn main() -> i32 {
                         threads: threads as usize,
                         rounds,
                         seed,
+                        mix,
                     })
                 }
                 _ => 2,

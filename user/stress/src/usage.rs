@@ -88,3 +88,17 @@ pub fn sleep(ring: &mut Ring, ns: u64) {
         let _ = ring.wait_for(SLEEP);
     }
 }
+
+/// Spins in user mode through a few time slices (10 ms each), so the
+/// timer preempts this thread at least once: the kernel then gives it the
+/// FPU area a preempted thread keeps (512 bytes of slab) before the
+/// baseline is taken, not during the run.
+pub fn get_preempted(ring: &mut Ring) {
+    let start = rt::measure::ticks();
+    sleep(ring, 10_000_000);
+    let ticks_per_10ms = rt::measure::ticks() - start;
+    let until = rt::measure::ticks() + 3 * ticks_per_10ms;
+    while rt::measure::ticks() < until {
+        core::hint::spin_loop();
+    }
+}
