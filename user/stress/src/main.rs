@@ -14,7 +14,8 @@
 //!
 //! Prints its parameters, a line per worker, and one summary line
 //! `stress: PASS ...` or `stress: FAIL ...`; exits with 0 or 1.
-//! `stress worker ...` and `stress leaf CODE` are its own children.
+//! `stress worker ...` and `stress leaf CODE` are its own children;
+//! `stress regressions` checks, deterministically, the bugs it found.
 #![no_std]
 #![no_main]
 
@@ -27,6 +28,7 @@ mod family;
 mod parent;
 mod pipes;
 mod private;
+mod regressions;
 mod usage;
 mod worker;
 
@@ -61,6 +63,7 @@ fn main() -> i32 {
             }
         }
         Some("leaf") => family::leaf(number(args.next()).unwrap_or(0) as i32),
+        Some("regressions") => regressions::main(),
         first => parent::main(first, args),
     }
 }
