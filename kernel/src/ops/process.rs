@@ -176,13 +176,19 @@ pub fn space_clone(sqe: &Sqe, context: &Context) -> Started {
         if process.is_exiting() {
             return Err(Errno::ESRCH);
         }
-        let (child_space, gather, pml4) = process
+        // The shootdown starts before the space's lock goes, as for MUNMAP
+        // (`ops::mm::begin`): a thread that gets the lock next finds every
+        // CPU's writable entries for the now-shared pages on their way out.
+        let (child_space, pending) = process
             .with_space_mut(|space| {
                 if space.stack_region_of(sqe.off).is_none() {
                     return Err(Errno::EINVAL);
                 }
                 let (child, gather) = space.clone_cow();
-                Ok((child, gather, space.pml4().as_u64()))
+                Ok((
+                    child,
+                    crate::mm::shootdown::begin(space.pml4().as_u64(), gather),
+                ))
             })
             .ok_or(Errno::ESRCH)??;
         let regs = UserRegisters {
@@ -199,7 +205,6 @@ pub fn space_clone(sqe: &Sqe, context: &Context) -> Started {
             });
             result.unwrap_or_else(Errno::as_res)
         };
-        let pending = crate::mm::shootdown::begin(pml4, gather);
         if pending.is_done() {
             return Ok(Started::Done(start(&process)));
         }

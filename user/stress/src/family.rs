@@ -4,7 +4,8 @@
 //! write faults) and checks again, and whose parent then checks that
 //! none of the child's writes reached it; and a spawned leaf process
 //! that faults pages in, leaves a thread blocked and a READ and a
-//! TIMEOUT in flight, and exits with a status the spawner checks.
+//! TIMEOUT in flight, and exits with a status the spawner checks while
+//! two more of its threads map, touch and unmap pages on other CPUs.
 
 use crate::counts::{Kind, mix};
 use crate::private;
@@ -92,6 +93,23 @@ extern "C" fn blocked(_argument: u64, index: u64) -> ! {
     rt::thread::exit()
 }
 
+/// Maps, touches and unmaps pages until the process ends under it.
+extern "C" fn churn(_argument: u64, index: u64) -> ! {
+    let me = index as u16;
+    loop {
+        let mut addr = 0;
+        let sqe = rt::prep::mmap_anonymous(0, (4 * PAGE) as u32, RW, PRIVATE, &mut addr);
+        if rt::ring::call(ring(), &sqe, me).is_err() {
+            continue;
+        }
+        for page in 0..4 {
+            // SAFETY: the page is in the mapping just made, this thread's.
+            unsafe { ((addr + page * PAGE) as *mut u64).write_volatile(mix(page)) };
+        }
+        let _ = rt::ring::call(ring(), &rt::prep::munmap(addr, (4 * PAGE) as u32), me);
+    }
+}
+
 /// `stress leaf CODE`: faults pages in, leaves work in flight, exits CODE.
 pub fn leaf(code: i32) -> i32 {
     static HOUR: abi::Timespec = abi::Timespec::from_ns(3_600_000_000_000);
@@ -109,6 +127,11 @@ pub fn leaf(code: i32) -> i32 {
         ring.push(&rt::prep::timeout(&HOUR))?;
         ring.submit()?;
         rt::thread::spawn(&mut ring, blocked, 0)?;
+        rt::thread::spawn(&mut ring, churn, 0)?;
+        rt::thread::spawn(&mut ring, churn, 0)?;
+        drop(ring);
+        // Let the churning threads get going on other CPUs.
+        rt::thread::sleep(crate::worker::ring(), 1_000_000, 0);
         Ok(())
     };
     match run() {

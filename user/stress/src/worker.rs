@@ -40,6 +40,8 @@ pub struct Plan {
     pub threads: usize,
     pub rounds: u64,
     pub seed: u64,
+    /// The families of work it does (`mix`).
+    pub mix: u64,
 }
 
 static PLAN: Mutex<Option<Plan>> = Mutex::new(None);
@@ -92,32 +94,59 @@ impl Worker {
     }
 }
 
-fn one_round(worker: &mut Worker) {
-    match worker.random.below(16) {
-        0..=2 => {
-            for _ in 0..1 + worker.random.below(4) {
-                let result = worker.call(rt::prep::nop());
-                if worker.expect_ok("NOP", result) == Some(0) {
-                    COUNTS.add(Kind::Nops, 1);
-                }
-            }
+/// The families of work, as bits of the `MIX` argument (a family left
+/// out is replaced by NOPs): to narrow down what a failure needs.
+pub mod mix {
+    pub const PIPES: u64 = 1;
+    pub const TIMEOUTS: u64 = 2;
+    pub const FAULTS: u64 = 4;
+    pub const CHUNKS: u64 = 8;
+    pub const FORKS: u64 = 16;
+    pub const SPAWNS: u64 = 32;
+    pub const ALL: u64 = 63;
+}
+
+fn nops(worker: &mut Worker) {
+    for _ in 0..1 + worker.random.below(4) {
+        let result = worker.call(rt::prep::nop());
+        if worker.expect_ok("NOP", result) == Some(0) {
+            COUNTS.add(Kind::Nops, 1);
         }
-        3..=5 => pipes::exchange(worker),
-        6 => {
+    }
+}
+
+fn one_round(worker: &mut Worker) {
+    let choice = worker.random.below(16);
+    let family = match choice {
+        0..=2 => 0,
+        3..=5 => mix::PIPES,
+        6 => mix::TIMEOUTS,
+        7..=9 => mix::FAULTS,
+        10..=14 => mix::CHUNKS,
+        _ => match worker.random.below(8) {
+            0 => mix::FORKS,
+            1 => mix::SPAWNS,
+            _ => mix::CHUNKS,
+        },
+    };
+    if family & worker.plan.mix != family {
+        return nops(worker);
+    }
+    match family {
+        0 => nops(worker),
+        mix::PIPES => pipes::exchange(worker),
+        mix::TIMEOUTS => {
             let spec = abi::Timespec::from_ns(worker.random.below(200_000));
             match worker.call(rt::prep::timeout(&spec)) {
                 Err(Errno::ETIME) => COUNTS.add(Kind::Timeouts, 1),
                 other => worker.fail(format_args!("TIMEOUT answered {other:?}, not ETIME")),
             }
         }
-        7..=9 => private::touch(worker),
-        10..=11 => chunks::own(worker),
-        12..=14 => chunks::read_another(worker),
-        _ => match worker.random.below(8) {
-            0 => family::fork(worker),
-            1 => family::spawn_leaf(worker),
-            _ => chunks::read_another(worker),
-        },
+        mix::FAULTS => private::touch(worker),
+        mix::CHUNKS if choice <= 11 => chunks::own(worker),
+        mix::CHUNKS => chunks::read_another(worker),
+        mix::FORKS => family::fork(worker),
+        _ => family::spawn_leaf(worker),
     }
 }
 

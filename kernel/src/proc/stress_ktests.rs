@@ -1,5 +1,7 @@
-//! In-kernel tests of how a process ends: its page tables outlive it
-//! while another CPU still has them loaded.
+//! Regression tests of the kernel bugs the SMP stress (`user/stress`)
+//! found: a process's page tables outlive it while another CPU still has
+//! them loaded, and a range unmapped and mapped again before the unmap's
+//! shootdown ran (`stress regressions`).
 
 use super::process::ExitStatus;
 use crate::arch::{percpu, smp};
@@ -59,6 +61,15 @@ crate::ktest!(
             process.with_space(|_| ()).is_none(),
             "the space outlived the wait"
         );
+        Ok(())
+    }
+);
+
+crate::ktest!(
+    async fn a_range_mapped_again_before_the_unmaps_shootdown_keeps_its_writes() {
+        let process = super::spawn::spawn("bin/stress", &["bin/stress", "regressions"])
+            .map_err(|e| alloc::format!("{e}"))?;
+        crate::ensure_eq!(process.wait().await, ExitStatus::Exited(0));
         Ok(())
     }
 );
