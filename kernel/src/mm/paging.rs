@@ -135,15 +135,15 @@ pub fn kernel_pml4() -> PhysAddr {
 /// Makes the kernel-only page table current on this CPU (an idle CPU
 /// needs no user space, and a space can only be freed when no CPU uses it).
 ///
-/// The switch comes before the note: a space is freed once no CPU notes
-/// it loaded (`Process::finish`), and this CPU still runs on the space's
-/// tables until the CR3 write.  (A shootdown that still sees the old
-/// space noted meanwhile only sends one IPI too many.)
+/// The space left stays noted as in use until the CR3 write
+/// (`shootdown::switch_to`): it is freed only once no CPU notes it
+/// (`Process::finish`).
 pub fn activate_kernel() {
     let pml4 = kernel_pml4();
-    // SAFETY: the kernel PML4 maps everything kernel code touches.
-    unsafe { Cr3::write(PhysFrame::containing_address(pml4), Cr3Flags::empty()) };
-    super::shootdown::note_loaded(pml4.as_u64());
+    super::shootdown::switch_to(pml4.as_u64(), || {
+        // SAFETY: the kernel PML4 maps everything kernel code touches.
+        unsafe { Cr3::write(PhysFrame::containing_address(pml4), Cr3Flags::empty()) };
+    });
 }
 
 /// Drops every non-global TLB entry on this CPU (the user half's: the

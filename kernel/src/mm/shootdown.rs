@@ -12,7 +12,7 @@
 //! ```
 //!
 //! Which CPUs need an IPI: each CPU publishes the page table it has loaded
-//! ([`note_loaded`], from `Space::activate` and `paging::activate_kernel`);
+//! ([`switch_to`], from `Space::activate` and `paging::activate_kernel`);
 //! a CPU not running user code holds the kernel's, so idle CPUs get none.
 //! A CPU that loads the space after the initiator looked has reloaded CR3
 //! after the unhook, so it cannot hold a stale entry: the initiator reads
@@ -104,22 +104,47 @@ struct Request {
 
 /// The page table each CPU has loaded (physical address of its PML4).
 static LOADED: [AtomicU64; MAX_CPUS] = [const { AtomicU64::new(0) }; MAX_CPUS];
+/// The page table each CPU is switching away from: still in use until its
+/// CR3 write, though `LOADED` already names the next one (0: none).
+static LEAVING: [AtomicU64; MAX_CPUS] = [const { AtomicU64::new(0) }; MAX_CPUS];
+/// Signalled after a CPU has switched away from a page table.
+static UNLOADED: executor::Event = executor::Event::new();
 /// The room a CPU's request queue keeps.
 const QUEUE_ROOM: usize = 8;
 /// Requests waiting for each CPU's handler.
 static QUEUES: [Mutex<VecDeque<Arc<Request>>>; MAX_CPUS] =
     [const { Mutex::new(VecDeque::new()) }; MAX_CPUS];
 
-/// Records that this CPU is about to load the page table at `pml4`.
-/// Called before the CR3 write (see the module docs for why).
-pub fn note_loaded(pml4: u64) {
-    LOADED[crate::arch::percpu::cpu_index()].store(pml4, Ordering::SeqCst);
+/// Loads the page table at `pml4` on this CPU with `write_cr3`, noting it
+/// first: a shootdown that reads the loaded set after a page-table change
+/// then reaches this CPU (see the module docs).  The table it leaves stays
+/// noted as in use until the CR3 write is done, and its waiters
+/// ([`unloaded_everywhere`]) hear of the switch after it.
+pub fn switch_to(pml4: u64, write_cr3: impl FnOnce()) {
+    let cpu = crate::arch::percpu::cpu_index();
+    let old = LOADED[cpu].load(Ordering::Relaxed);
+    LEAVING[cpu].store(old, Ordering::SeqCst);
+    LOADED[cpu].store(pml4, Ordering::SeqCst);
+    write_cr3();
+    LEAVING[cpu].store(0, Ordering::SeqCst);
+    if old != pml4 {
+        // A fence and a load when nobody waits.
+        UNLOADED.wake_all();
+    }
 }
 
-/// Whether some CPU, this one included, has `pml4` loaded: a space's
-/// tables may be freed only once none has.
+/// Whether some CPU, this one included, has `pml4` loaded or is switching
+/// away from it: a space's tables may be freed only once none has.
 pub fn is_loaded_anywhere(pml4: u64) -> bool {
-    (0..crate::arch::percpu::online_count()).any(|cpu| LOADED[cpu].load(Ordering::SeqCst) == pml4)
+    (0..crate::arch::percpu::online_count()).any(|cpu| {
+        LOADED[cpu].load(Ordering::SeqCst) == pml4 || LEAVING[cpu].load(Ordering::SeqCst) == pml4
+    })
+}
+
+/// Completes once no CPU has `pml4` loaded: the CPU loops switch to the
+/// kernel's table when they give a thread up, and each switch signals.
+pub async fn unloaded_everywhere(pml4: u64) {
+    UNLOADED.wait_until(|| !is_loaded_anywhere(pml4)).await;
 }
 
 /// The CPUs other than this one that have `pml4` loaded now.

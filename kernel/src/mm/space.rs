@@ -1162,10 +1162,11 @@ impl Space {
 
     /// Makes this space the current one on this CPU.
     pub fn activate(&self) {
-        super::shootdown::note_loaded(self.pml4.as_u64());
-        // SAFETY: the upper half is the kernel's, so the running code, its
-        // stack and all kernel data stay mapped across the switch.
-        unsafe { Cr3::write(PhysFrame::containing_address(self.pml4), Cr3Flags::empty()) };
+        super::shootdown::switch_to(self.pml4.as_u64(), || {
+            // SAFETY: the upper half is the kernel's, so the running code,
+            // its stack and all kernel data stay mapped across the switch.
+            unsafe { Cr3::write(PhysFrame::containing_address(self.pml4), Cr3Flags::empty()) };
+        });
     }
 }
 

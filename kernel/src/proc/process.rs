@@ -399,9 +399,7 @@ impl Process {
             .spawn(async move {
                 process.ring.inflight.drained().await;
                 if let Some(space) = space {
-                    while crate::mm::shootdown::is_loaded_anywhere(space.pml4().as_u64()) {
-                        executor::yield_now().await;
-                    }
+                    crate::mm::shootdown::unloaded_everywhere(space.pml4().as_u64()).await;
                     drop(space);
                 }
                 process.publish_status(status);
