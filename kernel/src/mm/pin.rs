@@ -156,14 +156,27 @@ impl PinnedBuffer {
     /// Copies `data` (at most the buffer's length) into the buffer.
     pub fn write_from(&self, data: &[u8]) -> usize {
         let len = data.len().min(self.len);
-        self.for_each_chunk(|at, pointer, bytes| {
-            if at < len {
-                let bytes = bytes.min(len - at);
+        self.write_at(0, &data[..len]);
+        len
+    }
+
+    /// Copies `data` into the buffer at offset `at`; `at + data.len()` is
+    /// at most the buffer's length.
+    pub fn write_at(&self, at: usize, data: &[u8]) {
+        let end = at + data.len();
+        self.for_each_chunk(|chunk_at, pointer, bytes| {
+            let (from, to) = (chunk_at.max(at), (chunk_at + bytes).min(end));
+            if from < to {
                 // SAFETY: as in `read_at`; the pages were checked writable.
-                unsafe { core::ptr::copy_nonoverlapping(data[at..].as_ptr(), pointer, bytes) };
+                unsafe {
+                    core::ptr::copy_nonoverlapping(
+                        data[from - at..].as_ptr(),
+                        pointer.add(from - chunk_at),
+                        to - from,
+                    );
+                }
             }
         });
-        len
     }
 }
 

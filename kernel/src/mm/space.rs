@@ -616,53 +616,54 @@ impl Space {
             .then(|| (region.start(), region.end()))
     }
 
-    /// The regions as `VM_QUERY` records, in address order, with their page
-    /// counts (one walk of the page tables).
-    pub fn query(&self) -> Vec<abi::file::VmRegion> {
-        let mut records: Vec<abi::file::VmRegion> = self
-            .regions
-            .iter()
-            .map(|region| {
-                let protection = region.protection();
-                let flags = region.flags();
-                let bit =
-                    |flag: RegionFlags, value: u32| if flags.contains(flag) { value } else { 0 };
-                let backing = region.object();
-                let kind = match &backing.source {
-                    Source::Object(object) if object.is_file() => abi::file::VM_FILE,
-                    Source::Physical => abi::file::VM_PHYSICAL,
-                    _ => 0,
-                };
-                let first = region.offset() / PAGE_SIZE;
-                let nonlinear = backing
-                    .remap
-                    .as_ref()
-                    .is_some_and(|map| !map.lock().is_empty());
-                let cow_pages = backing.cow.as_ref().map_or(0, |set| {
-                    set.lock()
-                        .count_in(first..first + region.len_bytes() / PAGE_SIZE)
-                });
-                abi::file::VmRegion {
-                    start: region.start(),
-                    end: region.end(),
-                    prot: abi::ProtFlags::from(protection).bits(),
-                    flags: bit(RegionFlags::USER_ACCESSIBLE, abi::file::VM_USER_ACCESSIBLE)
-                        | bit(RegionFlags::STACK, abi::file::VM_STACK)
-                        | bit(RegionFlags::MMAPPED, abi::file::VM_MMAPPED)
-                        | bit(RegionFlags::SHARED, abi::file::VM_SHARED)
-                        | if cow_pages > 0 { abi::file::VM_COW } else { 0 }
-                        | if nonlinear {
-                            abi::file::VM_NONLINEAR
-                        } else {
-                            0
-                        }
-                        | kind,
-                    offset: region.offset(),
-                    cow_pages,
-                    ..abi::file::VmRegion::default()
-                }
-            })
-            .collect();
+    /// The first `limit` regions as `VM_QUERY` records, in address order,
+    /// with their page counts (one walk of the page tables).  `ENOMEM` when
+    /// the kernel heap cannot hold them (a process may have 65,530 regions:
+    /// the list must not be an allocation that panics).
+    pub fn query(&self, limit: usize) -> Result<Vec<abi::file::VmRegion>, Errno> {
+        let mut records = Vec::new();
+        records
+            .try_reserve_exact(limit.min(self.regions.len()))
+            .map_err(|_| Errno::ENOMEM)?;
+        records.extend(self.regions.iter().take(limit).map(|region| {
+            let protection = region.protection();
+            let flags = region.flags();
+            let bit = |flag: RegionFlags, value: u32| if flags.contains(flag) { value } else { 0 };
+            let backing = region.object();
+            let kind = match &backing.source {
+                Source::Object(object) if object.is_file() => abi::file::VM_FILE,
+                Source::Physical => abi::file::VM_PHYSICAL,
+                _ => 0,
+            };
+            let first = region.offset() / PAGE_SIZE;
+            let nonlinear = backing
+                .remap
+                .as_ref()
+                .is_some_and(|map| !map.lock().is_empty());
+            let cow_pages = backing.cow.as_ref().map_or(0, |set| {
+                set.lock()
+                    .count_in(first..first + region.len_bytes() / PAGE_SIZE)
+            });
+            abi::file::VmRegion {
+                start: region.start(),
+                end: region.end(),
+                prot: abi::ProtFlags::from(protection).bits(),
+                flags: bit(RegionFlags::USER_ACCESSIBLE, abi::file::VM_USER_ACCESSIBLE)
+                    | bit(RegionFlags::STACK, abi::file::VM_STACK)
+                    | bit(RegionFlags::MMAPPED, abi::file::VM_MMAPPED)
+                    | bit(RegionFlags::SHARED, abi::file::VM_SHARED)
+                    | if cow_pages > 0 { abi::file::VM_COW } else { 0 }
+                    | if nonlinear {
+                        abi::file::VM_NONLINEAR
+                    } else {
+                        0
+                    }
+                    | kind,
+                offset: region.offset(),
+                cow_pages,
+                ..abi::file::VmRegion::default()
+            }
+        }));
         let mut at = 0;
         walk_user_half(self.pml4, &mut |frame, level, virt, _| {
             if level != 0 {
@@ -683,7 +684,7 @@ impl Space {
                 record.private_dirty_pages += 1;
             }
         });
-        records
+        Ok(records)
     }
 
     /// Resolves a fault at `addr` for `access`, the user's own or the

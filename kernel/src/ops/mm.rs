@@ -192,24 +192,19 @@ pub fn vm_query(sqe: &Sqe, context: &Context) -> Started {
             return Err(Errno::EINVAL);
         }
         let room = sqe.len as usize / VmRegion::BYTES;
-        let bytes: Vec<u8> = context
+        let records = context
             .process
-            .with_space(|space| {
-                space
-                    .query()
-                    .into_iter()
-                    .take(room)
-                    .flat_map(VmRegion::to_bytes)
-                    .collect()
-            })
-            .ok_or(Errno::ESRCH)?;
+            .with_space(|space| space.query(room))
+            .ok_or(Errno::ESRCH)??;
+        let bytes = records.len() * VmRegion::BYTES;
         let buffer = context
             .process
-            .with_space_mut(|space| {
-                PinnedBuffer::new(space, sqe.addr, bytes.len() as u64, Access::Write)
-            })
+            .with_space_mut(|space| PinnedBuffer::new(space, sqe.addr, bytes as u64, Access::Write))
             .ok_or(Errno::ESRCH)??;
-        Ok(buffer.write_from(&bytes) as u32)
+        for (index, record) in records.iter().enumerate() {
+            buffer.write_at(index * VmRegion::BYTES, &record.to_bytes());
+        }
+        Ok(bytes as u32)
     })();
     result.into()
 }

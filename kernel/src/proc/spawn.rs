@@ -246,7 +246,7 @@ mod ktests {
             for _ in 0..4 {
                 let process = spawn("bin/cat", &["cat"]).map_err(|e| alloc::format!("{e}"))?;
                 let layout = process.with_space(|space| {
-                    let records = space.query();
+                    let records = space.query(usize::MAX).unwrap_or_default();
                     let stack = records
                         .iter()
                         .filter(|r| r.flags & abi::file::VM_STACK != 0)
