@@ -10,7 +10,8 @@ pub const EXIT_THREAD: u64 = 1;
 #[repr(u64)]
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Syscall {
-    /// `ring_enter(ring, to_submit, min_complete, flags)`.
+    /// `ring_enter(ring, to_submit, min_complete, flags)`: takes at most
+    /// `to_submit` SQEs, and never more than the SQ holds in one call.
     RingEnter = 0,
     /// `exit(status, scope)`: ends the calling thread's process, or with
     /// `scope` = [`EXIT_THREAD`] only the calling thread (the process ends

@@ -57,6 +57,10 @@ pub fn enter(
     else {
         return Outcome::Resume(Errno::EINVAL.as_res().into());
     };
+    // At most a full SQ per call, as in io_uring: another thread refilling
+    // the SQ cannot keep one call taking SQEs (and the kernel posting past
+    // the overflow limit, which is checked once per call) without end.
+    let to_submit = to_submit.min(ring.sq_entries());
     // Flushed first: a program that reaped and enters again must see the
     // room it made, or a full overflow list would refuse it forever.
     ring.flush_overflow();

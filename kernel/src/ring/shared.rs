@@ -125,6 +125,11 @@ impl Ring {
         (self.block, self.layout.total_bytes().div_ceil(4096) as u64)
     }
 
+    /// How many SQEs the SQ holds: the most one `ring_enter` takes.
+    pub fn sq_entries(&self) -> u32 {
+        self.layout.sq_entries()
+    }
+
     pub fn total_bytes(&self) -> usize {
         self.layout.total_bytes()
     }

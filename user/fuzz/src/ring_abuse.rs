@@ -61,7 +61,13 @@ pub fn run(seed: u64, count: u64) -> i32 {
         if written_head.is_some_and(|head| header.sq_head.load(Acquire) == head) {
             header.sq_head.store(kernel_head, Release);
         }
-        if !allowed(ring, to_submit, min_complete, flags, res) {
+        if !allowed(
+            ring,
+            (to_submit, raw.layout().sq_entries()),
+            min_complete,
+            flags,
+            res,
+        ) {
             bad += 1;
         }
     }
@@ -140,8 +146,16 @@ fn arguments(rng: &mut Rng) -> (u64, u64, u64, u64) {
     (ring, to_submit, min_complete, flags)
 }
 
-/// Whether `res` is an answer the trap's contract allows.
-fn allowed(ring: u64, to_submit: u64, min_complete: u64, flags: u64, res: i64) -> bool {
+/// Whether `res` is what the trap's contract allows: `EBADF`, `EINVAL`,
+/// `EBUSY`, or at most `to_submit` SQEs taken and never more than the SQ's
+/// `entries` in one call.
+fn allowed(
+    ring: u64,
+    (to_submit, entries): (u64, u32),
+    min_complete: u64,
+    flags: u64,
+    res: i64,
+) -> bool {
     let errno = |e: Errno| res == i64::from(e.as_res());
     if ring != 0 {
         return errno(Errno::EBADF);
@@ -154,7 +168,8 @@ fn allowed(ring: u64, to_submit: u64, min_complete: u64, flags: u64, res: i64) -
         return errno(Errno::EINVAL);
     }
     // A malformed tail is EINVAL; a full overflow list EBUSY.
-    (0..=to_submit as i64).contains(&res) || errno(Errno::EINVAL) || errno(Errno::EBUSY)
+    let most = to_submit.min(u64::from(entries)) as i64;
+    (0..=most).contains(&res) || errno(Errno::EINVAL) || errno(Errno::EBUSY)
 }
 
 /// NOPs submitted and never reaped: the CQ fills, the kernel's overflow

@@ -15,6 +15,9 @@
 //!   an empty pipe into pinned pages, threads blocked on a futex, touched
 //!   pages): after it, the kernel's free frames are back to exactly what
 //!   they were.
+//! - A thread refills the SQ while another's `ring_enter` asks for
+//!   `u32::MAX` SQEs: the call takes at most a full SQ (before, it went on
+//!   for as long as the SQ was refilled, past every limit).
 //!
 //! `racetest inflight` is that last child.
 #![no_std]
@@ -22,7 +25,7 @@
 
 extern crate freestanding;
 
-use abi::{Errno, Sqe};
+use abi::{Errno, Opcode, Sqe, SqeFlags};
 use core::fmt::Write;
 use core::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use rt::Mutex;
@@ -298,6 +301,60 @@ fn process_exit_gives_frames_back() -> Result<bool, Errno> {
     Ok(ok && after == before)
 }
 
+/// A NOP that posts no CQE.
+fn silent_nop() -> Sqe {
+    Sqe {
+        flags: SqeFlags::CQE_SKIP_SUCCESS.bits(),
+        ..Sqe::new(Opcode::Nop)
+    }
+}
+
+/// The refiller's progress: 1 once it has filled the SQ, 2 once done.
+static FILLED: AtomicU32 = AtomicU32::new(0);
+
+/// Publishes `total` silent NOPs, as fast as the SQ takes them.
+extern "C" fn refiller(total: u64, _index: u64) -> ! {
+    let mut published = 0;
+    while published < total {
+        let mut ring = ring().lock();
+        while ring.push(&silent_nop()).is_ok() {}
+        published += u64::from(ring.publish());
+        FILLED.store(1, Ordering::Release);
+    }
+    FILLED.store(2, Ordering::Release);
+    rt::thread::exit()
+}
+
+/// One `ring_enter` for `u32::MAX` SQEs while another thread refills the
+/// SQ: it takes no more than a full SQ.  (At 1 CPU the refiller cannot
+/// run during the call, so only a run with more CPUs can catch a kernel
+/// that takes more.)
+fn one_enter_takes_at_most_a_full_sq() -> Result<bool, Errno> {
+    // The SQ's size: what it holds when empty.
+    let entries = {
+        let mut ring = ring().lock();
+        let mut queued = 0u64;
+        while ring.push(&silent_nop()).is_ok() {
+            queued += 1;
+        }
+        ring.submit()?;
+        queued
+    };
+    let thread = rt::thread::spawn(&mut ring().lock(), refiller, 8 * entries)?;
+    while FILLED.load(Ordering::Acquire) == 0 {
+        core::hint::spin_loop();
+    }
+    let taken = rt::syscall::ring_enter(0, u32::MAX, 0, 0);
+    // What the refiller publishes after the call goes in here: the SQ
+    // must have room for the join.
+    while FILLED.load(Ordering::Acquire) != 2 {
+        ring().lock().submit()?;
+    }
+    ring().lock().submit()?;
+    rt::thread::join_shared(ring(), thread, MAIN)?;
+    Ok((1..=entries as i64).contains(&taken))
+}
+
 static BLOCK: AtomicU32 = AtomicU32::new(0);
 
 extern "C" fn blocked(_argument: u64, index: u64) -> ! {
@@ -377,6 +434,10 @@ fn main() -> i32 {
     checks.check(
         "a process exiting with timeouts, READs, blocked threads and touched pages gives back every frame",
         process_exit_gives_frames_back() == Ok(true),
+    );
+    checks.check(
+        "one ring_enter takes at most a full SQ while another thread refills it",
+        one_enter_takes_at_most_a_full_sq() == Ok(true),
     );
     checks.report(&mut ring().lock())
 }
