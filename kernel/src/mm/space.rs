@@ -41,6 +41,7 @@ use abi::Errno;
 use alloc::collections::BTreeMap;
 use alloc::sync::Arc;
 use alloc::vec::Vec;
+use core::ops::ControlFlow;
 use spin::Mutex;
 use x86_64::registers::control::{Cr3, Cr3Flags};
 use x86_64::structures::paging::mapper::MapToError;
@@ -923,18 +924,12 @@ impl Space {
                 return (Err(errno), gather);
             }
         }
-        let mut leaves = Vec::new();
-        walk_user_half(self.pml4, &mut |frame, level, virt, flags| {
-            if level == 0 {
-                leaves.push((virt, frame, flags));
-            }
+        // A batch of pages at a time: a list of every page would be one
+        // heap block as large as the space's page count makes it.
+        let cloned = for_each_page(self.pml4, 0, USER_END, |(virt, frame, flags)| {
+            self.clone_page(&mut child, virt, frame, flags, &mut gather)
         });
-        for (virt, frame, flags) in leaves {
-            if let Err(errno) = self.clone_page(&mut child, virt, frame, flags, &mut gather) {
-                return (Err(errno), gather);
-            }
-        }
-        (Ok(child), gather)
+        (cloned.map(|()| child), gather)
     }
 
     /// [`Space::clone_cow`] of the page `virt`, mapped to `frame` with
@@ -1065,11 +1060,7 @@ impl Space {
         owned: &mut Vec<PhysAddr>,
         gather: &mut Gather,
     ) {
-        let mut mapped = Vec::new();
-        walk_range(self.pml4, start, end, &mut |frame, virt| {
-            mapped.push((virt, frame))
-        });
-        for (virt, frame) in mapped {
+        let _ = for_each_page(self.pml4, start, end, |(virt, frame, _)| {
             let page = Page::<Size4KiB>::containing_address(VirtAddr::new(virt));
             if let Ok((_, flush)) = self.mapper().unmap(page) {
                 flush.ignore();
@@ -1078,7 +1069,8 @@ impl Space {
                     owned.push(frame);
                 }
             }
-        }
+            Ok::<(), ()>(())
+        });
     }
 
     /// Copies `bytes` into the space at `virt` (through the direct map; the
@@ -1226,33 +1218,74 @@ fn copy_frame(from: PhysAddr, to: PhysAddr) {
 /// map and their entry's flags, page tables at their level (1 = PT .. 3 =
 /// PDPT), children before their table.
 fn walk_user_half(pml4: PhysAddr, visit: &mut impl FnMut(PhysAddr, u8, u64, Flags)) {
-    walk_tables(pml4, 4, 0, 0, USER_END, &mut |frame, level, virt, flags| {
-        visit(frame, level, virt, flags)
+    let _ = walk_tables(pml4, 4, 0, 0, USER_END, &mut |frame, level, virt, flags| {
+        visit(frame, level, virt, flags);
+        ControlFlow::Continue(())
     });
 }
 
-/// Calls `visit(frame, virt)` for every page mapped in `[start, end)`, in
-/// address order, skipping the tables that are not there.
-fn walk_range(pml4: PhysAddr, start: u64, end: u64, visit: &mut impl FnMut(PhysAddr, u64)) {
-    walk_tables(pml4, 4, 0, start, end, &mut |frame, level, virt, _| {
-        if level == 0 {
-            visit(frame, virt);
+/// A page found by [`next_pages`]: its address, frame and entry flags.
+type Leaf = (u64, PhysAddr, Flags);
+
+/// Fills `out` with the next pages mapped in `[start, end)`, in address
+/// order; how many it found (fewer than `out.len()`: none are left).  A
+/// caller that changes the tables between batches walks them a batch at a
+/// time from the address after the last page, with no list of them all.
+fn next_pages(pml4: PhysAddr, start: u64, end: u64, out: &mut [Leaf]) -> usize {
+    let mut found = 0;
+    let _ = walk_tables(pml4, 4, 0, start, end, &mut |frame, level, virt, flags| {
+        if level > 0 {
+            return ControlFlow::Continue(());
+        }
+        out[found] = (virt, frame, flags);
+        found += 1;
+        if found == out.len() {
+            ControlFlow::Break(())
+        } else {
+            ControlFlow::Continue(())
         }
     });
+    found
 }
 
-/// The walk behind [`walk_user_half`] and [`walk_range`]: the entries of
-/// the table `table` at `level` (4 = PML4), which maps from `base` on,
-/// that overlap `[start, end)`.  Tables are visited only when the range
-/// covers them whole (so a partial walk never reports a table to free).
+/// Pages per batch of [`next_pages`] (on the kernel stack).
+const PAGE_BATCH: usize = 64;
+
+/// Calls `each` for every page mapped in `[start, end)`, a batch at a time,
+/// so `each` may change the tables; stops at its first error.
+fn for_each_page<E>(
+    pml4: PhysAddr,
+    start: u64,
+    end: u64,
+    mut each: impl FnMut(Leaf) -> Result<(), E>,
+) -> Result<(), E> {
+    let mut batch = [(0, PhysAddr::zero(), Flags::empty()); PAGE_BATCH];
+    let mut from = start;
+    loop {
+        let found = next_pages(pml4, from, end, &mut batch);
+        for &leaf in &batch[..found] {
+            each(leaf)?;
+        }
+        match batch[..found].last() {
+            Some(&(virt, _, _)) if found == PAGE_BATCH => from = virt + PAGE_SIZE,
+            _ => return Ok(()),
+        }
+    }
+}
+
+/// The walk behind [`walk_user_half`] and [`next_pages`]:
+/// the entries of the table `table` at `level` (4 = PML4), which maps from
+/// `base` on, that overlap `[start, end)`, until `visit` breaks.  Tables
+/// are visited only when the range covers them whole (so a partial walk
+/// never reports a table to free).
 fn walk_tables(
     table: PhysAddr,
     level: u8,
     base: u64,
     start: u64,
     end: u64,
-    visit: &mut impl FnMut(PhysAddr, u8, u64, Flags),
-) {
+    visit: &mut impl FnMut(PhysAddr, u8, u64, Flags) -> ControlFlow<()>,
+) -> ControlFlow<()> {
     // SAFETY: page tables live in RAM, reachable through the direct map.
     let table_ref = unsafe { &*phys_to_virt(table.as_u64()).as_ptr::<PageTable>() };
     let span = 1u64 << (12 + 9 * (u32::from(level) - 1));
@@ -1268,14 +1301,15 @@ fn walk_tables(
         }
         let frame = entry.addr();
         if level == 1 {
-            visit(frame, 0, virt, entry.flags());
+            visit(frame, 0, virt, entry.flags())?;
         } else {
-            walk_tables(frame, level - 1, virt, start, end, visit);
+            walk_tables(frame, level - 1, virt, start, end, visit)?;
             if start <= virt && virt + span <= end {
-                visit(frame, level - 1, virt, entry.flags());
+                visit(frame, level - 1, virt, entry.flags())?;
             }
         }
     }
+    ControlFlow::Continue(())
 }
 
 impl Drop for Space {

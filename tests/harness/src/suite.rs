@@ -157,6 +157,18 @@ pub fn matrix(options: &TestOptions) -> Vec<Case> {
             words: &["init: bin/oom ended: Exited(0)"],
         },
     ));
+    // A fork of a space with 600 MiB touched (a list of every page in one
+    // heap block panicked the kernel past 512 MiB).
+    cases.push(case(
+        "fork/600M",
+        2,
+        "1G",
+        "init=bin/cow -- big 600",
+        Expect::PowerOff {
+            cpus: Some(2),
+            words: &["init: bin/cow ended: Exited(0)"],
+        },
+    ));
     // The leak checks' own test: a kernel that leaks a frame, or a slab
     // object, inside every check must be caught by them.
     for (name, append) in [
