@@ -58,6 +58,7 @@ fn full_matrix() {
             "boot/bad-cmdline",
             "stress/smp4",
             "oom/128M",
+            "fork/600M",
             "memcheck/leak-frame",
             "memcheck/leak-slab",
             "shell/console",
@@ -137,6 +138,7 @@ fn quick_matrix_skips_boot_cases() {
         [
             "smp2",
             "oom/128M",
+            "fork/600M",
             "memcheck/leak-frame",
             "memcheck/leak-slab",
             "shell/console",
