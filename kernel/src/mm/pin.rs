@@ -62,21 +62,7 @@ impl PinnedBuffer {
         }
         let first_page = addr - addr % PAGE_SIZE;
         for page in (first_page..end).step_by(PAGE_SIZE as usize) {
-            // A page not touched yet, or still shared copy-on-write when
-            // the kernel will write it, is faulted in here as the user's
-            // own access would (ENOMEM if no frame can be had).
-            let write = access == Access::Write;
-            let usable = |flags: Flags| {
-                flags.contains(Flags::USER_ACCESSIBLE)
-                    && (!write || flags.contains(Flags::WRITABLE))
-            };
-            let (phys, flags) = match space.translate(page) {
-                Some((phys, flags)) if usable(flags) => (phys, flags),
-                _ => space.fault_for_kernel(page, write)?,
-            };
-            if !usable(flags) {
-                return Err(Errno::EFAULT);
-            }
+            let phys = user_frame(space, page, access)?;
             // At the pin depth: the op waits for a pin to go, and starts
             // again (`ops::start_op`).
             frames::pin(phys).ok_or(Errno::ERESTARTSYS)?;
@@ -190,11 +176,54 @@ impl crate::fs::pipe::Source for PinnedBuffer {
     }
 }
 
-/// The `N` bytes at `addr`, pinned only while they are copied: for the
-/// small arguments an op reads once (a futex word, a timespec).
+/// The frame behind the user page `page` for `access`: a page not touched
+/// yet, or still shared copy-on-write when the kernel will write it, is
+/// faulted in here as the user's own access would (`ENOMEM` if no frame
+/// can be had); `EFAULT` where the user may not make that access.
+fn user_frame(space: &mut Space, page: u64, access: Access) -> Result<PhysAddr, Errno> {
+    let write = access == Access::Write;
+    let usable = |flags: Flags| {
+        flags.contains(Flags::USER_ACCESSIBLE) && (!write || flags.contains(Flags::WRITABLE))
+    };
+    let (phys, flags) = match space.translate(page) {
+        Some((phys, flags)) if usable(flags) => (phys, flags),
+        _ => space.fault_for_kernel(page, write)?,
+    };
+    if usable(flags) {
+        Ok(phys)
+    } else {
+        Err(Errno::EFAULT)
+    }
+}
+
+/// The `N` bytes at `addr`, for the small arguments an op reads once (a
+/// futex word, a timespec).  Copied while the caller holds the space, so
+/// nothing can unmap them meanwhile: no pin is taken, and a page at the pin
+/// depth does not hold the read up.
 pub fn read_bytes<const N: usize>(space: &mut Space, addr: u64) -> Result<[u8; N], Errno> {
+    let end = addr.checked_add(N as u64).ok_or(Errno::EFAULT)?;
+    if end > USER_END {
+        return Err(Errno::EFAULT);
+    }
     let mut out = [0u8; N];
-    PinnedBuffer::new(space, addr, N as u64, Access::Read)?.read_at(0, &mut out);
+    let mut done = 0;
+    while done < N {
+        let at = addr + done as u64;
+        let in_page = (at % PAGE_SIZE) as usize;
+        let count = (PAGE_SIZE as usize - in_page).min(N - done);
+        let phys = user_frame(space, at - in_page as u64, Access::Read)?;
+        // SAFETY: a frame of this space, which the caller holds (so it is
+        // not unmapped meanwhile), reached through the direct map; the
+        // copy stays within its page and within `out`.
+        unsafe {
+            core::ptr::copy_nonoverlapping(
+                phys_to_virt(phys.as_u64() + in_page as u64).as_ptr::<u8>(),
+                out[done..].as_mut_ptr(),
+                count,
+            );
+        }
+        done += count;
+    }
     Ok(out)
 }
 

@@ -5,7 +5,9 @@
 //!   but completes only after the READ's CQE: the READ's data lands in the
 //!   frame, which is freed only afterwards.
 //! - A page carries at most 64 pins.  More READs into one page than that
-//!   do not fail: the extra ones wait until a pin goes, then run.
+//!   do not fail: the extra ones wait until a pin goes, then run.  A
+//!   TIMEOUT or LINK_TIMEOUT whose timespec lies in that page is not held
+//!   up by it (its time is only read, never pinned).
 //!
 //! Prints a line per check and exits with the number that failed.
 #![no_std]
@@ -13,7 +15,7 @@
 
 extern crate freestanding;
 
-use abi::{Cqe, Sqe};
+use abi::{Cqe, Opcode, Sqe, SqeFlags, Timespec};
 use rt::checks::Checks;
 use rt::mm::{PAGE, PRIVATE, RW};
 use rt::process;
@@ -43,6 +45,40 @@ fn read_sqe(fd: i32, addr: u64, len: u32, user_data: u64) -> Sqe {
 /// Queues `sqe` and hands it to the kernel without waiting.
 fn submit(ring: &mut Ring, sqe: &Sqe) -> bool {
     ring.push(sqe).is_ok() && ring.submit().is_ok()
+}
+
+/// Puts a 1 ms timespec at `at` and runs a TIMEOUT and a NOP under a
+/// LINK_TIMEOUT with it: -ETIME, then 0 and -ECANCELED (the NOP wins).
+/// Reading the time through a pin once gave the LINK_TIMEOUT the kernel's
+/// internal -ERESTARTSYS, and held the TIMEOUT until the pins went.
+fn timeouts_read_from(ring: &mut Ring, at: u64) -> bool {
+    // SAFETY: `at` lies in a page this process mapped read-write; no READ
+    // lands there (they take the page's first bytes).
+    let spec = unsafe { &mut *(at as *mut Timespec) };
+    *spec = Timespec::from_ns(1_000_000);
+    let timeout = Sqe {
+        user_data: 2000,
+        ..rt::prep::timeout(spec)
+    };
+    let nop = Sqe {
+        flags: SqeFlags::IO_LINK.bits(),
+        user_data: 2001,
+        ..Sqe::new(Opcode::Nop)
+    };
+    let link = Sqe {
+        user_data: 2002,
+        ..rt::prep::link_timeout(spec)
+    };
+    let queued = [timeout, nop, link]
+        .iter()
+        .all(|sqe| ring.push(sqe).is_ok());
+    let submitted = queued && ring.submit() == Ok(3);
+    let res = |ring: &mut Ring, user_data| ring.wait_for(user_data).map(|cqe| cqe.res);
+    let ecanceled = abi::Errno::ECANCELED.as_res();
+    submitted
+        && res(ring, 2000) == Ok(abi::Errno::ETIME.as_res())
+        && res(ring, 2001) == Ok(0)
+        && res(ring, 2002) == Ok(ecanceled)
 }
 
 fn main() -> i32 {
@@ -97,6 +133,10 @@ fn main() -> i32 {
     checks.check(
         "READs past the pin depth are taken and wait, none fails",
         queued == READERS && early.is_none(),
+    );
+    checks.check(
+        "a TIMEOUT and a LINK_TIMEOUT read their time from a page at the pin depth",
+        timeouts_read_from(ring, page + 512),
     );
     let bytes = [b'x'; READERS as usize];
     let wrote = rt::io::write_with(ring, write_end, &bytes) == Ok(bytes.len());
