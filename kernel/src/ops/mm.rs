@@ -244,7 +244,8 @@ fn begin(space: &Space, gather: Gather) -> Pending {
 }
 
 /// Done at once when nothing was mapped before.  Otherwise the wait for
-/// the shootdown and the pins and the freeing run as a task of their own,
+/// the shootdown and the pins (of the frames only this space had) and the
+/// freeing run as a task of their own,
 /// which the op awaits: an op cancelled midway (ASYNC_CANCEL, or its
 /// process ending) stops waiting, but the frames are still freed, and
 /// only after every CPU has dropped them.  Either way the process's
@@ -256,11 +257,25 @@ fn finish(context: &Context, frames: Vec<PhysAddr>, pending: Pending) -> Started
     }
     let runtime = crate::sched::runtime().expect("ops run under the executors");
     let release = runtime.spawn(async move {
+        use crate::mm::frame::global::{owners, release, wait_unpinned};
         pending.wait().await;
-        // An op still using a page (a READ into it) finishes first.
-        crate::mm::frame::global::wait_unpinned(&frames).await;
-        for frame in frames {
-            crate::mm::frame::global::release(frame);
+        // A frame another space still maps (shared, or copy-on-write after
+        // a fork) goes at once: its last owner frees it, after its last
+        // pin.  Waiting on its pins would let another process's ops hold
+        // this MUNMAP for as long as they run.
+        let mut alone = frames;
+        alone.retain(|&frame| {
+            let shared = owners(frame) > 1;
+            if shared {
+                release(frame);
+            }
+            !shared
+        });
+        // An op of this process still using a page only it had (a READ
+        // into it) finishes first.
+        wait_unpinned(&alone).await;
+        for frame in alone {
+            release(frame);
         }
     });
     let future: OpFuture = Box::pin(async move {

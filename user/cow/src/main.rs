@@ -15,8 +15,8 @@
 
 extern crate freestanding;
 
-use abi::Errno;
 use abi::file::VmRegion;
+use abi::{Errno, Sqe};
 use core::fmt::Write;
 use rt::checks::Checks;
 use rt::io::Writer;
@@ -242,7 +242,64 @@ fn parent(
         "forks while a sibling thread writes: no write after a fork reaches its child",
         race(ring),
     );
+    checks.check(
+        "a MUNMAP completes while another process's WRITE still reads the shared page",
+        munmap_under_a_childs_pin(ring) == Ok(true),
+    );
     checks.report(ring)
+}
+
+/// Forks a child whose pipe WRITE from a page it shares copy-on-write
+/// with this process waits (the pipe is full), then unmaps the page here
+/// under a 1 s LINK_TIMEOUT: the MUNMAP must complete.  It once waited
+/// for every pin on the page, the child's too: another process could hold
+/// this one's MUNMAP for as long as it liked.
+fn munmap_under_a_childs_pin(ring: &mut Ring) -> Result<bool, Errno> {
+    let page = map(ring, PAGE, PRIVATE)?;
+    page.fill(b'W');
+    let flag = map(ring, PAGE, SHARED)?;
+    let (read_end, write_end) = process::pipe(ring)?;
+    let child = match process::fork(ring)? {
+        Forked::Child => {
+            // Its copy of the read end goes, so the parent's close ends the
+            // pipe; 16 pages fill it, and the 17th WRITE waits for room.
+            rt::fs::close(ring, read_end)?;
+            for _ in 0..17 {
+                ring.push(&Sqe {
+                    fd: write_end,
+                    addr: page.as_ptr() as u64,
+                    len: PAGE as u32,
+                    off: u64::MAX,
+                    ..Sqe::new(abi::Opcode::Write)
+                })?;
+            }
+            ring.submit()?;
+            flag[0] = 1;
+            // Ends when the parent closes the read end (EPIPE).
+            while ring.wait().is_ok_and(|cqe| cqe.res > 0) {}
+            rt::syscall::exit(0)
+        }
+        Forked::Parent(child) => child,
+    };
+    // SAFETY: a byte of a MAP_SHARED page this process mapped, which the
+    // child writes; read as volatile so each turn loads it.
+    while unsafe { core::ptr::read_volatile(&flag[0]) } == 0 {
+        core::hint::spin_loop();
+    }
+    let one_second = abi::Timespec::from_ns(1_000_000_000);
+    let munmap = Sqe {
+        flags: abi::SqeFlags::IO_LINK.bits(),
+        user_data: 0x4d55,
+        ..rt::prep::munmap(page.as_ptr() as u64, PAGE as u32)
+    };
+    ring.push(&munmap)?;
+    ring.push(&rt::prep::link_timeout(&one_second))?;
+    ring.submit()?;
+    let unmapped = ring.wait_for(0x4d55)?.res;
+    rt::fs::close(ring, read_end)?;
+    rt::fs::close(ring, write_end)?;
+    let status = process::wait(ring, child)?;
+    Ok(unmapped == 0 && status == WaitStatus::Exited(0))
 }
 
 /// Forks a child that forks a grandchild exiting 7, and passes it on.
