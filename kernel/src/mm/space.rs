@@ -184,7 +184,6 @@ pub struct Resolved {
 /// The access a page fault's error code describes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Access {
-    pub present: bool,
     pub write: bool,
     pub fetch: bool,
 }
@@ -193,7 +192,6 @@ impl Access {
     /// Decodes a #PF error code.
     pub fn from_error_code(code: u64) -> Self {
         Self {
-            present: code & 1 != 0,
             write: code & 2 != 0,
             fetch: code & 16 != 0,
         }
@@ -798,7 +796,6 @@ impl Space {
     /// released once it completes.
     pub fn fault_for_kernel(&mut self, page: u64, write: bool) -> Result<(PhysAddr, Flags), Errno> {
         let access = Access {
-            present: self.translate(page).is_some(),
             write,
             fetch: false,
         };

@@ -157,7 +157,7 @@ fn misplaced(_sqe: &Sqe, _context: &Context) -> Started {
 /// threads or pipes.  Ops that give memory back still run.
 #[inline(always)]
 pub fn start_op(opcode: Opcode, sqe: &Sqe, context: &Context) -> Started {
-    if !crate::mm::frame::global::user_room() && holds_kernel_memory(opcode) {
+    if holds_kernel_memory(opcode) && !crate::mm::frame::global::user_room() {
         return Started::Done(Errno::ENOMEM.as_res());
     }
     match OPS[opcode as usize] {

@@ -8,10 +8,10 @@ use crate::mm::pin::{Access, PinnedBuffer};
 use abi::file::{MemStats, SlabClassStats};
 use abi::{Errno, Sqe};
 
-/// The numbers now.
 // Every class has a slot in the ABI struct.
 const _: () = assert!(crate::mm::slab::CLASS_COUNT <= abi::file::MAX_SLAB_CLASSES);
 
+/// The numbers now.
 pub fn snapshot() -> MemStats {
     let (live_threads, parked_threads) = crate::sched::thread::counts();
     let mut stats = MemStats {

@@ -232,14 +232,11 @@ async fn run_chain(ring: &Arc<Ring>, unit: &[Sqe], context: &Context) {
             }
             continue;
         }
-        let (res, pinned) = if let Err(errno) = check(&sqe) {
-            (errno.as_res(), None)
-        } else if is(&sqe, Opcode::AsyncCancel) {
-            (cancel(ring, &sqe), None)
-        } else if is(&sqe, Opcode::LinkTimeout) {
-            (Errno::EINVAL.as_res(), None)
-        } else {
-            run_linked(ring, &sqe, link_timeout.as_ref(), context).await
+        let (res, pinned) = match check(&sqe) {
+            Err(errno) => (errno.as_res(), None),
+            Ok(Opcode::AsyncCancel) => (cancel(ring, &sqe), None),
+            Ok(Opcode::LinkTimeout) => (Errno::EINVAL.as_res(), None),
+            Ok(opcode) => run_linked(ring, &sqe, opcode, link_timeout.as_ref(), context).await,
         };
         post(ring, context, &sqe, res);
         // Unpinned only now that the CQE is out.
@@ -248,13 +245,15 @@ async fn run_chain(ring: &Arc<Ring>, unit: &[Sqe], context: &Context) {
     }
 }
 
-/// Runs one op of a chain, raced against its link timeout if it has one
-/// (whose CQE is posted here: `-ETIME` if it fired, else `-ECANCELED`).
+/// Runs one op of a chain (`opcode`, its SQE checked), raced against its
+/// link timeout if it has one (whose CQE is posted here: `-ETIME` if it
+/// fired, else `-ECANCELED`).
 /// Returns the op's result and the buffer it used, which the caller keeps
 /// pinned until it has posted the op's CQE.
 async fn run_linked(
     ring: &Ring,
     sqe: &Sqe,
+    opcode: Opcode,
     link_timeout: Option<&Sqe>,
     context: &Context,
 ) -> (i32, Option<Arc<PinnedBuffer>>) {
@@ -278,7 +277,7 @@ async fn run_linked(
     let token = ring.inflight.begin(sqe.user_data);
     let mut pinned = None;
     // An op waiting for pins to go is not yet raced by its link timeout.
-    let started = match ops::start(sqe, context) {
+    let started = match ops::start_op(opcode, sqe, context) {
         Started::Done(ops::PIN_BUSY) => token
             .run(ops::start_when_pins_drop(sqe, context))
             .await

@@ -24,9 +24,12 @@ fn with<R>(f: impl FnOnce(&mut BuddyAllocator) -> R) -> R {
     let buddy = guard
         .as_mut()
         .expect("frame allocator used before mm::init");
+    let free_before = buddy.free_frames();
     let result = f(buddy);
-    let above = buddy.free_frames() > reserve_of(buddy);
-    if ABOVE_RESERVE.load(Ordering::Relaxed) != above {
+    // Only a call that changed the free count can move the line (pins,
+    // owners and counts, most calls, change nothing).
+    if buddy.free_frames() != free_before {
+        let above = buddy.free_frames() > reserve_of(buddy);
         ABOVE_RESERVE.store(above, Ordering::Relaxed);
     }
     result
