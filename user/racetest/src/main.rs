@@ -314,12 +314,22 @@ static FILLED: AtomicU32 = AtomicU32::new(0);
 
 /// Publishes `total` silent NOPs, as fast as the SQ takes them.
 extern "C" fn refiller(total: u64, _index: u64) -> ! {
-    let mut published = 0;
+    let (mut published, mut idle) = (0, 0u32);
     while published < total {
-        let mut ring = ring().lock();
-        while ring.push(&silent_nop()).is_ok() {}
-        published += u64::from(ring.publish());
+        let made = {
+            let mut ring = ring().lock();
+            while ring.push(&silent_nop()).is_ok() {}
+            ring.publish()
+        };
+        published += u64::from(made);
         FILLED.store(1, Ordering::Release);
+        // The SQ is full: retry at once (another CPU may be taking SQEs
+        // right now), but now and then let the submitter have the lock
+        // and, on one CPU, the CPU.
+        idle = if made == 0 { idle + 1 } else { 0 };
+        if idle % 1024 == 1023 {
+            rt::sync::yield_now();
+        }
     }
     FILLED.store(2, Ordering::Release);
     rt::thread::exit()
@@ -349,6 +359,10 @@ fn one_enter_takes_at_most_a_full_sq() -> Result<bool, Errno> {
     // must have room for the join.
     while FILLED.load(Ordering::Acquire) != 2 {
         ring().lock().submit()?;
+        // The lock spins, then yields: a submitter that takes it again at
+        // once, and is mostly preempted holding it, can starve the
+        // refiller on one CPU.
+        rt::sync::yield_now();
     }
     ring().lock().submit()?;
     rt::thread::join_shared(ring(), thread, MAIN)?;
