@@ -57,17 +57,13 @@ pub fn openat(sqe: &Sqe, context: &Context) -> Started {
 }
 
 pub fn close(sqe: &Sqe, context: &Context) -> Started {
-    let result = if sqe.addr != 0 || sqe.len != 0 || sqe.off != 0 || sqe.op_flags != 0 {
-        Err(Errno::EINVAL)
-    } else {
-        context
-            .process
-            .handles
-            .lock()
-            .remove(sqe.fd)
-            .map(|_| 0)
-            .ok_or(Errno::EBADF)
-    };
+    let result = context
+        .process
+        .handles
+        .lock()
+        .remove(sqe.fd)
+        .map(|_| 0)
+        .ok_or(Errno::EBADF);
     result.into()
 }
 

@@ -25,12 +25,7 @@ use core::task::{Context as TaskContext, Poll};
 
 fn check(sqe: &Sqe) -> Result<(), Errno> {
     let flags_ok = sqe.fd & !FUTEX2_PRIVATE == FUTEX2_SIZE_U32;
-    if !flags_ok
-        || sqe.addr3 != FUTEX_BITSET_MATCH_ANY
-        || sqe.len != 0
-        || sqe.op_flags != 0
-        || sqe.ioprio != 0
-    {
+    if !flags_ok || sqe.addr3 != FUTEX_BITSET_MATCH_ANY {
         return Err(Errno::EINVAL);
     }
     if !sqe.addr.is_multiple_of(4) {

@@ -45,9 +45,6 @@ use x86_64::PhysAddr;
 
 pub fn mmap(sqe: &Sqe, context: &Context) -> Started {
     let result = (|| {
-        if sqe.buf_index != 0 || sqe.splice_fd_in != 0 {
-            return Err(Errno::EINVAL);
-        }
         let flags = MapFlags::validate(sqe.op_flags)?;
         let protection = Protection::from_user(u32::from(sqe.ioprio))?;
         let shared = flags.contains(MapFlags::SHARED);
@@ -115,9 +112,6 @@ pub fn mmap(sqe: &Sqe, context: &Context) -> Started {
 
 pub fn munmap(sqe: &Sqe, context: &Context) -> Started {
     let result = (|| {
-        if !only_addr_and_len(sqe) || sqe.op_flags != 0 {
-            return Err(Errno::EINVAL);
-        }
         let (frames, pending) = context
             .process
             .with_space_mut(|space| {
@@ -126,16 +120,13 @@ pub fn munmap(sqe: &Sqe, context: &Context) -> Started {
                     .map(|(frames, gather)| (frames, begin(space, gather)))
             })
             .ok_or(Errno::ESRCH)??;
-        Ok(finish(context, frames, pending))
+        Ok::<_, Errno>(finish(context, frames, pending))
     })();
     result.unwrap_or_else(|errno| Started::Done(errno.as_res()))
 }
 
 pub fn mprotect(sqe: &Sqe, context: &Context) -> Started {
     let result = (|| {
-        if !only_addr_and_len(sqe) {
-            return Err(Errno::EINVAL);
-        }
         let protection = Protection::from_user(sqe.op_flags)?;
         let pending = context
             .process
@@ -145,7 +136,7 @@ pub fn mprotect(sqe: &Sqe, context: &Context) -> Started {
                     .map(|gather| begin(space, gather))
             })
             .ok_or(Errno::ESRCH)??;
-        Ok(finish(context, Vec::new(), pending))
+        Ok::<_, Errno>(finish(context, Vec::new(), pending))
     })();
     result.unwrap_or_else(|errno| Started::Done(errno.as_res()))
 }
@@ -161,12 +152,7 @@ pub fn mprotect(sqe: &Sqe, context: &Context) -> Started {
 /// its file page.  `res` is 0.
 pub fn remap_pages(sqe: &Sqe, context: &Context) -> Started {
     let result = (|| {
-        if sqe.fd != -1
-            || sqe.ioprio != 0
-            || sqe.addr3 != 0
-            || sqe.buf_index != 0
-            || sqe.splice_fd_in != 0
-        {
+        if sqe.fd != -1 {
             return Err(Errno::EINVAL);
         }
         let protection = Protection::from_user(sqe.op_flags)?;
@@ -188,9 +174,6 @@ pub fn remap_pages(sqe: &Sqe, context: &Context) -> Started {
 /// written.
 pub fn vm_query(sqe: &Sqe, context: &Context) -> Started {
     let result = (|| {
-        if !only_addr_and_len(sqe) || sqe.op_flags != 0 {
-            return Err(Errno::EINVAL);
-        }
         let room = sqe.len as usize / VmRegion::BYTES;
         let records = context
             .process
@@ -207,17 +190,6 @@ pub fn vm_query(sqe: &Sqe, context: &Context) -> Started {
         Ok(bytes as u32)
     })();
     result.into()
-}
-
-/// Whether the fields MUNMAP, MPROTECT and VM_QUERY leave unused (all
-/// but `addr`, `len` and `op_flags`) are zero, as they must be.
-fn only_addr_and_len(sqe: &Sqe) -> bool {
-    sqe.fd == 0
-        && sqe.off == 0
-        && sqe.ioprio == 0
-        && sqe.addr3 == 0
-        && sqe.buf_index == 0
-        && sqe.splice_fd_in == 0
 }
 
 /// Pins the 8 bytes at `addr` that receive MMAP's address.

@@ -12,14 +12,7 @@ use alloc::sync::Arc;
 
 pub fn start(sqe: &Sqe, context: &Context) -> Started {
     let result = (|| {
-        if sqe.fd != 0
-            || sqe.off != 0
-            || sqe.len != 0
-            || sqe.op_flags & !O_CLOEXEC != 0
-            || sqe.ioprio != 0
-            || sqe.addr3 != 0
-            || sqe.splice_fd_in != 0
-        {
+        if sqe.op_flags & !O_CLOEXEC != 0 {
             return Err(Errno::EINVAL);
         }
         // Pinned first: a bad pointer leaves no handles behind.

@@ -37,9 +37,6 @@ fn read_user(context: &Context, addr: u64, len: u64) -> Result<Vec<u8>, Errno> {
 
 pub fn spawn(sqe: &Sqe, context: &Context) -> Started {
     let result = (|| {
-        if sqe.fd != 0 || sqe.ioprio != 0 {
-            return Err(Errno::EINVAL);
-        }
         if sqe.len == 0 || sqe.len > MAX_PATH_BYTES {
             return Err(Errno::EINVAL);
         }
@@ -103,15 +100,6 @@ fn stdio(context: &Context, addr: u64) -> Result<[Handle; STDIO], Errno> {
 }
 
 pub fn wait(sqe: &Sqe, context: &Context) -> Started {
-    if sqe.addr != 0
-        || sqe.len != 0
-        || sqe.off != 0
-        || sqe.op_flags != 0
-        || sqe.addr3 != 0
-        || sqe.ioprio != 0
-    {
-        return Started::Done(Errno::EINVAL.as_res());
-    }
     let number = sqe.fd;
     let parent = context.process.clone();
     let future: OpFuture = match context.process.handles.lock().get(number) {
@@ -134,9 +122,6 @@ pub fn wait(sqe: &Sqe, context: &Context) -> Started {
 
 pub fn msg_ring(sqe: &Sqe, context: &Context) -> Started {
     let result = (|| {
-        if sqe.addr != 0 || sqe.op_flags != 0 || sqe.addr3 != 0 || sqe.ioprio != 0 {
-            return Err(Errno::EINVAL);
-        }
         let target = match context.process.handles.lock().get(sqe.fd)? {
             Handle::Ring(ring) => ring,
             Handle::Child(child) => child.ring(0).ok_or(Errno::EBADF)?,
@@ -160,13 +145,7 @@ pub fn msg_ring(sqe: &Sqe, context: &Context) -> Started {
 /// of the caller can write a page the child already shares.
 pub fn space_clone(sqe: &Sqe, context: &Context) -> Started {
     let result = (|| {
-        if sqe.fd != -1
-            || sqe.len != 0
-            || sqe.op_flags != 0
-            || sqe.ioprio != 0
-            || sqe.buf_index != 0
-            || sqe.splice_fd_in != 0
-        {
+        if sqe.fd != -1 {
             return Err(Errno::EINVAL);
         }
         if !(USER_MIN..USER_END).contains(&sqe.addr) {

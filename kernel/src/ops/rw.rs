@@ -21,18 +21,6 @@ use alloc::sync::Arc;
 /// `off` for "the current position" (io_uring's -1).
 const CURRENT_POSITION: u64 = u64::MAX;
 
-fn check_fields(sqe: &Sqe) -> Result<(), Errno> {
-    if sqe.ioprio != 0
-        || sqe.op_flags != 0
-        || sqe.addr3 != 0
-        || sqe.buf_index != 0
-        || sqe.splice_fd_in != 0
-    {
-        return Err(Errno::EINVAL);
-    }
-    Ok(())
-}
-
 /// Streams (the console, pipes) have no position.
 fn check_stream(sqe: &Sqe) -> Result<(), Errno> {
     if sqe.off != 0 && sqe.off != CURRENT_POSITION {
@@ -51,7 +39,6 @@ fn pin(sqe: &Sqe, context: &Context, access: Access) -> Result<PinnedBuffer, Err
 }
 
 fn handle(sqe: &Sqe, context: &Context) -> Result<Handle, Errno> {
-    check_fields(sqe)?;
     context.process.handles.lock().get(sqe.fd)
 }
 

@@ -43,9 +43,6 @@ pub fn snapshot() -> MemStats {
 
 pub fn start(sqe: &Sqe, context: &Context) -> Started {
     let result = (|| {
-        if sqe.fd != 0 || sqe.off != 0 || sqe.op_flags != 0 || sqe.addr3 != 0 || sqe.ioprio != 0 {
-            return Err(Errno::EINVAL);
-        }
         let mut stats = snapshot();
         if let Some(usage) = context.process.with_space(|space| space.usage()) {
             stats.resident_bytes = usage.resident_pages as u64 * 4096;

@@ -19,9 +19,6 @@ use abi::{Errno, Sqe};
 
 pub fn spawn(sqe: &Sqe, context: &Context) -> Started {
     let result = (|| {
-        if sqe.fd != 0 || sqe.len != 0 || sqe.op_flags != 0 || sqe.ioprio != 0 {
-            return Err(Errno::EINVAL);
-        }
         if !(USER_MIN..USER_END).contains(&sqe.addr) || sqe.off >= USER_END {
             return Err(Errno::EFAULT);
         }

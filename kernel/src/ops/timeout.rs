@@ -13,7 +13,7 @@ use alloc::boxed::Box;
 
 /// The deadline an SQE of TIMEOUT or LINK_TIMEOUT names.
 pub fn deadline(sqe: &Sqe, context: &Context) -> Result<u64, Errno> {
-    if sqe.len != 1 || sqe.fd != 0 || sqe.ioprio != 0 || sqe.addr3 != 0 {
+    if sqe.len != 1 {
         return Err(Errno::EINVAL);
     }
     let flags = TimeoutFlags::from_bits(sqe.op_flags).ok_or(Errno::EINVAL)?;

@@ -204,9 +204,6 @@ fn spawn_when_pins_drop(ring: &Arc<Ring>, sqe: &Sqe, context: &Context) {
 }
 
 fn cancel(ring: &Ring, sqe: &Sqe) -> i32 {
-    if sqe.fd != 0 || sqe.len != 0 || sqe.off != 0 || sqe.op_flags != 0 || sqe.addr3 != 0 {
-        return Errno::EINVAL.as_res();
-    }
     match ring.inflight.cancel(sqe.addr) {
         0 => Errno::ENOENT.as_res(),
         _ => 0,
