@@ -31,6 +31,7 @@
 //! the READ's data must land in the parent's page only.
 
 use super::frame::global::{self as frames, UserTableFrames};
+use super::frame::list::FrameList;
 use super::object::{self, MemObject, PageError};
 use super::page_set::PageSet;
 use super::region::{self, PageRange, Region, RegionFlags, RegionTree};
@@ -436,7 +437,7 @@ impl Space {
         flags: RegionFlags,
         source: Source,
         offset: u64,
-    ) -> Result<(u64, Vec<PhysAddr>, Gather), Errno> {
+    ) -> Result<(u64, FrameList, Gather), Errno> {
         let len = region::mmap_len(len)?;
         let flags = flags | RegionFlags::MMAPPED | RegionFlags::USER_ACCESSIBLE;
         let backing = Backing::new(source);
@@ -453,7 +454,7 @@ impl Space {
                 let range = PageRange::new(start, start + len)?;
                 let region = Region::new(range, protection, flags, backing, offset)?;
                 self.regions.insert(region)?;
-                Ok((start, Vec::new(), Gather::default()))
+                Ok((start, FrameList::new(), Gather::default()))
             }
         }
     }
@@ -461,15 +462,15 @@ impl Space {
     /// `MUNMAP`: removes what `MMAP` mapped in `range` (refused, changing
     /// nothing, over anything else).  Returns the frames to release after
     /// the shootdown of the invalidations.
-    pub fn unmap_user(&mut self, addr: u64, len: u64) -> Result<(Vec<PhysAddr>, Gather), Errno> {
+    pub fn unmap_user(&mut self, addr: u64, len: u64) -> Result<(FrameList, Gather), Errno> {
         let range = PageRange::for_munmap(addr, len)?;
         let removed = self.regions.unmap(range)?;
         Ok(self.unhook_regions(removed))
     }
 
     /// Unmaps the pages of `regions`, just taken out of the tree.
-    fn unhook_regions(&mut self, regions: Vec<Region<Backing>>) -> (Vec<PhysAddr>, Gather) {
-        let (mut frames, mut gather) = (Vec::new(), Gather::default());
+    fn unhook_regions(&mut self, regions: Vec<Region<Backing>>) -> (FrameList, Gather) {
+        let (mut frames, mut gather) = (FrameList::new(), Gather::default());
         for old in regions {
             let owned = !old.object().is_physical();
             self.unhook_pages(old.start(), old.end(), owned, &mut frames, &mut gather);
@@ -557,7 +558,7 @@ impl Space {
         len: u64,
         file_offset: u64,
         protection: region::Protection,
-    ) -> Result<(Vec<PhysAddr>, Gather), Errno> {
+    ) -> Result<(FrameList, Gather), Errno> {
         let range = PageRange::for_munmap(addr, len)?;
         if protection.writable {
             return Err(Errno::EACCES);
@@ -598,7 +599,7 @@ impl Space {
                 map.insert(first_index + page, remap);
             }
         }
-        let (mut frames, mut gather) = (Vec::new(), Gather::default());
+        let (mut frames, mut gather) = (FrameList::new(), Gather::default());
         self.unhook_pages(range.start(), range.end(), true, &mut frames, &mut gather);
         Ok((frames, gather))
     }
@@ -1003,7 +1004,7 @@ impl Space {
             // The frames are the caller's and outlive the mapping
             // (recorded as physical, so the space never frees them).
             if let Err(error) = self.map_fresh(virt, frame, flags) {
-                let (mut owned, mut gather) = (Vec::new(), Gather::default());
+                let (mut owned, mut gather) = (FrameList::new(), Gather::default());
                 self.unhook_pages(start, virt, false, &mut owned, &mut gather);
                 self.regions.remove(PageRange::new(start, end)?);
                 return Err(match error {
@@ -1034,8 +1035,8 @@ impl Space {
     /// Removes the mappings of `[start, start + len)` without releasing
     /// anything: returns the frames the space owned there (release them
     /// after the shootdown) and the invalidations to make.
-    pub fn unhook(&mut self, start: u64, len: u64) -> (Vec<PhysAddr>, Gather) {
-        let (mut owned, mut gather) = (Vec::new(), Gather::default());
+    pub fn unhook(&mut self, start: u64, len: u64) -> (FrameList, Gather) {
+        let (mut owned, mut gather) = (FrameList::new(), Gather::default());
         let owning = !self.is_physical(start);
         self.unhook_pages(
             start,
@@ -1054,7 +1055,7 @@ impl Space {
         start: u64,
         end: u64,
         owning: bool,
-        owned: &mut Vec<PhysAddr>,
+        owned: &mut FrameList,
         gather: &mut Gather,
     ) {
         let _ = for_each_page(self.pml4, start, end, |(virt, frame, _)| {

@@ -31,6 +31,7 @@
 
 use super::{Context, OpFuture, Started};
 use crate::mm::PAGE_SIZE;
+use crate::mm::frame::list::FrameList;
 use crate::mm::object::MemObject;
 use crate::mm::pin::{Access, PinnedBuffer};
 use crate::mm::region::{Protection, RegionFlags};
@@ -40,8 +41,6 @@ use crate::proc::handles::Handle;
 use abi::file::VmRegion;
 use abi::{Errno, MapFlags, Sqe};
 use alloc::boxed::Box;
-use alloc::vec::Vec;
-use x86_64::PhysAddr;
 
 pub fn mmap(sqe: &Sqe, context: &Context) -> Started {
     let result = (|| {
@@ -136,7 +135,7 @@ pub fn mprotect(sqe: &Sqe, context: &Context) -> Started {
                     .map(|gather| begin(space, gather))
             })
             .ok_or(Errno::ESRCH)??;
-        Ok::<_, Errno>(finish(context, Vec::new(), pending))
+        Ok::<_, Errno>(finish(context, FrameList::new(), pending))
     })();
     result.unwrap_or_else(|errno| Started::Done(errno.as_res()))
 }
@@ -217,38 +216,19 @@ fn begin(space: &Space, gather: Gather) -> Pending {
 
 /// Done at once when nothing was mapped before.  Otherwise the wait for
 /// the shootdown and the pins (of the frames only this space had) and the
-/// freeing run as a task of their own,
-/// which the op awaits: an op cancelled midway (ASYNC_CANCEL, or its
+/// freeing run as a task of their own, which the op awaits: an op cancelled midway (ASYNC_CANCEL, or its
 /// process ending) stops waiting, but the frames are still freed, and
 /// only after every CPU has dropped them.  Either way the process's
 /// threads check their stacks afresh at their next entry.
-fn finish(context: &Context, frames: Vec<PhysAddr>, pending: Pending) -> Started {
+fn finish(context: &Context, frames: FrameList, pending: Pending) -> Started {
     context.process.regions_changed();
     if pending.is_done() && frames.is_empty() {
         return Started::Done(0);
     }
     let runtime = crate::sched::runtime().expect("ops run under the executors");
     let release = runtime.spawn(async move {
-        use crate::mm::frame::global::{owners, release, wait_unpinned};
         pending.wait().await;
-        // A frame another space still maps (shared, or copy-on-write after
-        // a fork) goes at once: its last owner frees it, after its last
-        // pin.  Waiting on its pins would let another process's ops hold
-        // this MUNMAP for as long as they run.
-        let mut alone = frames;
-        alone.retain(|&frame| {
-            let shared = owners(frame) > 1;
-            if shared {
-                release(frame);
-            }
-            !shared
-        });
-        // An op of this process still using a page only it had (a READ
-        // into it) finishes first.
-        wait_unpinned(&alone).await;
-        for frame in alone {
-            release(frame);
-        }
+        crate::mm::frame::global::release_once_unpinned(frames).await;
     });
     let future: OpFuture = Box::pin(async move {
         match release.await {

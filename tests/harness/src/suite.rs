@@ -169,6 +169,18 @@ pub fn matrix(options: &TestOptions) -> Vec<Case> {
             words: &["init: bin/cow ended: Exited(0)"],
         },
     ));
+    // One MUNMAP of 2,200 MiB touched (its list of frames to free was one
+    // heap block, which past 2 GiB no block could hold: a panic).
+    cases.push(case(
+        "munmap/2200M",
+        2,
+        "3G",
+        "init=bin/cow -- unmap 2200",
+        Expect::PowerOff {
+            cpus: Some(2),
+            words: &["init: bin/cow ended: Exited(0)"],
+        },
+    ));
     // The leak checks' own test: a kernel that leaks a frame, or a slab
     // object, inside every check must be caught by them.
     for (name, append) in [

@@ -4,6 +4,7 @@
 //! Per-CPU frame caches (DESIGN.md section 8) will sit in front of it.
 
 use super::buddy::{BuddyAllocator, MAX_ORDER};
+use super::list::FrameList;
 use super::page_info::{MAX_PIN_DEPTH, PageInfo};
 use crate::arch::InterruptGuard;
 use crate::mm::{PAGE_SIZE, phys_to_virt};
@@ -218,15 +219,29 @@ pub async fn pin_room_since(mark: u64) {
         .await;
 }
 
-/// Waits until none of `frames` is pinned (an op's buffer): `MUNMAP`
-/// completes only after the ops using its pages have.
-pub async fn wait_unpinned(frames: &[PhysAddr]) {
-    if frames.iter().all(|&frame| pin_count(frame) == 0) {
-        return;
+/// Releases `frames`, unmapped from a space whose shootdown is done.  A
+/// frame another space still maps (shared, or copy-on-write after a fork)
+/// goes at once: its last owner frees it after its last pin, and waiting
+/// on those pins would let another process's ops hold this `MUNMAP` for as
+/// long as they run.  A frame only this space had goes once its last pin
+/// has (an op of the process still using the page, a READ into it), so
+/// `MUNMAP` completes only after those ops have.  No new pin can come to
+/// such a frame: no space maps it any more.  One wait per frame still
+/// pinned, each checking only its frame: a wake costs nothing per frame
+/// already gone, however many the unmap took.
+pub async fn release_once_unpinned(frames: FrameList) {
+    let mut pinned = FrameList::new();
+    for frame in frames {
+        if owners(frame) == 1 && pin_count(frame) > 0 {
+            pinned.push(frame);
+        } else {
+            release(frame);
+        }
     }
-    UNPINNED
-        .wait_until(|| frames.iter().all(|&frame| pin_count(frame) == 0))
-        .await;
+    for frame in pinned {
+        UNPINNED.wait_until(|| pin_count(frame) == 0).await;
+        release(frame);
+    }
 }
 
 /// The pin count of the frame at `phys` (0 for unmanaged frames).
