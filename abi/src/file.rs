@@ -127,6 +127,8 @@ mod tests {
             heap_bytes_requested: 1,
             free_frames: 3,
             heap_large_frames: 11,
+            private_dirty_bytes: 7,
+            user_reserve_frames: 256,
             ..MemStats::default()
         };
         stats.slab_classes[1] = SlabClassStats {
@@ -140,6 +142,8 @@ mod tests {
             |index: usize| u64::from_le_bytes(bytes[index * 8..index * 8 + 8].try_into().unwrap());
         assert_eq!((word(0), word(2), word(10)), (1, 3, 11));
         assert_eq!((word(15), word(16), word(17), word(18)), (32, 5, 2, 1));
+        let tail = 11 + MAX_SLAB_CLASSES * 4;
+        assert_eq!((word(tail), word(tail + 1)), (7, 256));
         assert_eq!(stats.slab_objects(), 5);
         assert_eq!(stats.heap_frames_in_use(), 11 + 1);
     }
@@ -207,6 +211,10 @@ pub struct MemStats {
     /// wrote or had zeroed, shared with no other space; `VM_QUERY` gives
     /// them per region).
     pub private_dirty_bytes: u64,
+    /// Frames user memory never takes (the kernel heap's and page tables'
+    /// reserve): a page fault, or an op that would leave kernel memory
+    /// behind, fails once `free_frames` is down to this.
+    pub user_reserve_frames: u64,
 }
 
 /// How many slab classes [`MemStats`] has room for.
@@ -257,7 +265,7 @@ impl MemStats {
                 class.spare_frames,
             ]
         });
-        let tail = [self.private_dirty_bytes];
+        let tail = [self.private_dirty_bytes, self.user_reserve_frames];
         let mut bytes = [0u8; core::mem::size_of::<MemStats>()];
         for (chunk, word) in bytes
             .chunks_exact_mut(8)
@@ -284,7 +292,7 @@ impl MemStats {
     }
 }
 
-const _: () = assert!(core::mem::size_of::<MemStats>() == 11 * 8 + MAX_SLAB_CLASSES * 32 + 8);
+const _: () = assert!(core::mem::size_of::<MemStats>() == 11 * 8 + MAX_SLAB_CLASSES * 32 + 16);
 
 /// What must come back exactly once a process is gone, for the leak
 /// checks: frames in use (an empty spare slab counts as free) and the

@@ -288,7 +288,8 @@ impl Space {
     }
 
     /// Maps fresh zeroed frames over `[start, start + len)` (page-aligned,
-    /// in the user half) and returns nothing mapped on failure.
+    /// in the user half) of a space no CPU has loaded (a program being
+    /// loaded), and returns nothing mapped on failure.
     pub fn map_zeroed(
         &mut self,
         start: u64,
@@ -310,6 +311,7 @@ impl Space {
         self.reserve_area(start, len, protection, flags)?;
         let mapped = self.map_pages(start, len, protection);
         if mapped.is_err() {
+            self.unmap(start, len);
             self.regions.remove(PageRange::new(start, start + len)?);
         }
         mapped
@@ -344,15 +346,16 @@ impl Space {
     }
 
     /// Maps fresh zeroed frames over `[start, start + len)`, which lies in
-    /// a region already recorded; nothing stays mapped on failure.
+    /// a region already recorded.  On failure the pages mapped so far stay
+    /// for the caller to take back: in a live space another thread may
+    /// already have touched them, so they go with a shootdown
+    /// ([`Space::unhook`]), and only a space no CPU has loaded may free
+    /// them at once ([`Space::unmap`]).
     pub fn map_pages(&mut self, start: u64, len: u64, protection: Protection) -> Result<(), Errno> {
         let end = Self::check_range(start, len)?;
         let flags = page_flags(protection.writable, protection.executable);
         for page_start in (start..end).step_by(PAGE_SIZE as usize) {
-            if let Err(errno) = self.map_one(page_start, flags) {
-                self.unmap(start, page_start - start);
-                return Err(errno);
-            }
+            self.map_one(page_start, flags)?;
         }
         Ok(())
     }

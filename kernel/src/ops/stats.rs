@@ -1,7 +1,8 @@
 //! MEM_STATS: what the kernel holds, into `addr`/`len` (an
 //! `abi::file::MemStats`; a shorter buffer gets the fields that fit): the
 //! heap, frames, tasks, threads, the caller's memory (resident, page
-//! tables, private dirty), and every slab class's objects and frames.
+//! tables, private dirty), every slab class's objects and frames, and the
+//! frames user memory leaves to the kernel.
 
 use super::{Context, Started};
 use crate::mm::pin::{Access, PinnedBuffer};
@@ -28,6 +29,7 @@ pub fn snapshot() -> MemStats {
         heap_large_frames: crate::mm::heap::large_frames() as u64,
         slab_classes: Default::default(),
         private_dirty_bytes: 0,
+        user_reserve_frames: crate::mm::frame::global::user_reserve() as u64,
     };
     for (out, class) in stats.slab_classes.iter_mut().zip(crate::mm::heap::stats()) {
         let spare_frames = class.spare_slabs * (class.frames / class.slabs.max(1));

@@ -8,64 +8,103 @@
 //! A thread ends with `exit(status, EXIT_THREAD)`; the process ends with
 //! its last thread, or at once with a plain `exit`.
 
-use super::{Context, Started};
+use super::{Context, OpFuture, Started};
 use crate::arch::user::UserRegisters;
 use crate::mm::space::Protection;
 use crate::proc::elf::{USER_END, USER_MIN};
 use crate::proc::handles::Handle;
-use crate::proc::process::THREAD_STACK_BYTES;
+use crate::proc::process::{Process, THREAD_STACK_BYTES};
 use crate::sched::thread::{self, Thread};
 use abi::{Errno, Sqe};
+use alloc::boxed::Box;
+use alloc::sync::Arc;
 
 pub fn spawn(sqe: &Sqe, context: &Context) -> Started {
-    let result = (|| {
-        if !(USER_MIN..USER_END).contains(&sqe.addr) || sqe.off >= USER_END {
-            return Err(Errno::EFAULT);
-        }
-        let process = &context.process;
-        if process.is_exiting() {
-            return Err(Errno::ESRCH);
-        }
-        let kernel_stack = sqe.off == 0;
-        let stack_top = match sqe.off {
-            0 => {
-                let top = process.reserve_thread_stack()?;
-                let protection = Protection {
-                    writable: true,
-                    executable: false,
-                };
-                process
-                    .with_space_mut(|space| {
-                        space.map_pages(top - THREAD_STACK_BYTES, THREAD_STACK_BYTES, protection)
-                    })
-                    .ok_or(Errno::ESRCH)??;
-                top
-            }
-            top => top & !15,
+    if !(USER_MIN..USER_END).contains(&sqe.addr) || sqe.off >= USER_END {
+        return Started::Done(Errno::EFAULT.as_res());
+    }
+    let process = &context.process;
+    if process.is_exiting() {
+        return Started::Done(Errno::ESRCH.as_res());
+    }
+    let (stack_top, kernel_stack) = match sqe.off {
+        0 => match map_stack(process) {
+            Ok(top) => (top, true),
+            Err(StackError::NotMapped(errno)) => return Started::Done(errno.as_res()),
+            Err(StackError::PartlyMapped(top, errno)) => return give_back(process, top, errno),
+        },
+        top => (top & !15, false),
+    };
+    let added = process.add_thread(|index| {
+        let regs = UserRegisters {
+            rip: sqe.addr,
+            rsp: stack_top - 8,
+            rdi: sqe.addr3,
+            rsi: u64::from(index),
+            rflags: 0x202,
+            ..UserRegisters::default()
         };
-        let thread = process.add_thread(|index| {
-            let regs = UserRegisters {
-                rip: sqe.addr,
-                rsp: stack_top - 8,
-                rdi: sqe.addr3,
-                rsi: u64::from(index),
-                rflags: 0x202,
-                ..UserRegisters::default()
-            };
-            Thread::new(
-                process.clone(),
-                regs,
-                index,
-                kernel_stack.then_some(stack_top),
-            )
-        })?;
-        let handle = process
-            .handles
-            .lock()
-            .insert(Handle::Thread(thread.clone()));
-        // Queued even when the handle table is full: the thread exists.
-        thread::make_runnable(thread);
-        Ok(handle? as u32)
-    })();
-    result.into()
+        Thread::new(
+            process.clone(),
+            regs,
+            index,
+            kernel_stack.then_some(stack_top),
+        )
+    });
+    let thread = match added {
+        Ok(thread) => thread,
+        Err(errno) if kernel_stack => return give_back(process, stack_top, errno),
+        Err(errno) => return Started::Done(errno.as_res()),
+    };
+    let handle = process
+        .handles
+        .lock()
+        .insert(Handle::Thread(thread.clone()));
+    // Queued even when the handle table is full: the thread exists.
+    thread::make_runnable(thread);
+    Started::from(handle.map(|handle| handle as u32))
+}
+
+enum StackError {
+    /// Nothing of the stack is mapped.
+    NotMapped(Errno),
+    /// The stack at this top is partly mapped: give it back.
+    PartlyMapped(u64, Errno),
+}
+
+/// Maps a `THREAD_STACK_BYTES` stack in the process's thread-stack area
+/// and returns its top.
+fn map_stack(process: &Process) -> Result<u64, StackError> {
+    let top = process
+        .reserve_thread_stack()
+        .map_err(StackError::NotMapped)?;
+    let protection = Protection {
+        writable: true,
+        executable: false,
+    };
+    let mapped = process
+        .with_space_mut(|space| {
+            space.map_pages(top - THREAD_STACK_BYTES, THREAD_STACK_BYTES, protection)
+        })
+        .ok_or(StackError::NotMapped(Errno::ESRCH))?;
+    mapped
+        .map(|()| top)
+        .map_err(|errno| StackError::PartlyMapped(top, errno))
+}
+
+/// Ends the op with `errno` once the stack the kernel mapped for a thread
+/// that did not start is unmapped and, after a shootdown, freed.  Any
+/// thread of the process may touch the stack area, so another CPU may
+/// hold its pages in its TLB: freed at once, they could be handed to
+/// another process while that CPU still writes them.  The release is a
+/// task of its own: a cancel of the op stops the wait, not the release.
+fn give_back(process: &Arc<Process>, top: u64, errno: Errno) -> Started {
+    let process = process.clone();
+    let runtime = crate::sched::runtime().expect("ops run under the executors");
+    let release = runtime.spawn(async move { process.release_thread_stack(top).await });
+    let future: OpFuture = Box::pin(async move {
+        let _ = release.await;
+        errno.as_res()
+    });
+    Started::from(future)
 }

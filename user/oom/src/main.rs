@@ -12,6 +12,10 @@
 //!    kernel refuses more with `ENOMEM` (each pending op is kernel heap
 //!    memory; without the limit the kernel heap ran dry and panicked), and
 //!    exits holding them; a second child cancels them all first.
+//! 4. A thread's stack: a child fills memory to two frames above the
+//!    user reserve and starts a thread; the kernel maps part of the
+//!    stack, runs out, and gives those pages back (after a shootdown)
+//!    before the spawn ends `ENOMEM`.
 #![no_std]
 #![no_main]
 
@@ -71,6 +75,50 @@ fn hold_pending_timeouts(ring: &mut Ring) -> (Result<u32, Errno>, u64) {
         }
     }
     (Ok(0), held)
+}
+
+/// Free frames plus the kernel heap's and this process's page tables' (a
+/// slab page for an op's task, or a table for the stack area, is not
+/// memory lost: tables stay until the process ends), and the frames free
+/// above the user reserve.
+fn available(ring: &mut Ring) -> (u64, u64) {
+    rt::stats::mem(ring).map_or((0, 0), |stats| {
+        (
+            stats.free_frames + stats.heap_frames() + stats.page_table_bytes / PAGE,
+            stats.free_frames.saturating_sub(stats.user_reserve_frames),
+        )
+    })
+}
+
+extern "C" fn never_runs(_: u64, _: u64) -> ! {
+    rt::thread::exit()
+}
+
+/// Check 4, in a child: touches memory until two frames are left above
+/// the reserve, then starts a thread whose stack needs four.  0 when the
+/// spawn ends `ENOMEM` and every frame it took is back.
+fn spawn_a_thread_short_of_memory(ring: &mut Ring) -> i32 {
+    let (_, room) = available(ring);
+    let Some(addr) = map(ring, room * PAGE) else {
+        return 10;
+    };
+    // Most of it at once (page tables come out of the room too), the
+    // rest a page at a time.
+    let mut touched = room.saturating_sub(256);
+    touch(addr, touched, 4);
+    while available(ring).1 > 2 && touched < room {
+        touch(addr + touched * PAGE, 1, 4);
+        touched += 1;
+    }
+    let (before, room) = available(ring);
+    let spawned = rt::thread::spawn(ring, never_runs, 0);
+    let (after, _) = available(ring);
+    let _ = writeln!(
+        rt::io::Writer(ring),
+        "oom: a thread spawn {room} frames above the reserve: {spawned:?}, \
+         {before} frames available before and {after} after"
+    );
+    i32::from(!(room == 2 && spawned == Err(Errno::ENOMEM) && after == before))
 }
 
 fn main() -> i32 {
@@ -165,6 +213,13 @@ fn main() -> i32 {
     checks.check(
         "and every frame comes back",
         free_pages(ring) + 64 >= free_at_start,
+    );
+
+    // 4. A thread spawn that runs out of memory midway.
+    let short = process::in_child(ring, spawn_a_thread_short_of_memory);
+    checks.check(
+        "a thread spawn that runs out midway gives the stack's pages back (ENOMEM)",
+        short == Ok(WaitStatus::Exited(0)),
     );
 
     let spawned =
