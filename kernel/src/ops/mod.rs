@@ -46,8 +46,14 @@ pub type OpFuture = Pin<Box<dyn Future<Output = i32> + Send>>;
 
 /// What starting an operation gave.
 pub enum Started {
+    /// Finished at once: the CQE's `res`.
     Done(i32),
     Running(RunningOp),
+    /// A page of its buffer carries the most pins it may (`mm::pin`), so
+    /// it has not started and changed nothing (ops pin before they act):
+    /// start it again with [`start_when_pins_drop`].  A variant, not an
+    /// errno, so that every caller must handle it and no user sees it.
+    PinBusy,
 }
 
 /// An operation that did not finish at once: its future, and the user
@@ -147,9 +153,9 @@ fn misplaced(_sqe: &Sqe, _context: &Context) -> Started {
 }
 
 /// Starts `sqe`, whose flags are checked and whose opcode is `opcode`.
-/// [`PIN_BUSY`] says it could not pin its buffer yet: the caller (the
-/// ring, which posts the CQE and so holds the buffer until then) waits with
-/// [`start_when_pins_drop`].
+/// [`Started::PinBusy`] says it could not pin its buffer yet: the caller
+/// (the ring, which posts the CQE and so holds the buffer until then)
+/// waits with [`start_when_pins_drop`].
 ///
 /// Once free memory is down to the user reserve, an op that would leave
 /// kernel memory behind ([`holds_kernel_memory`]) is `ENOMEM` before it
@@ -161,7 +167,12 @@ pub fn start_op(opcode: Opcode, sqe: &Sqe, context: &Context) -> Started {
         return Started::Done(Errno::ENOMEM.as_res());
     }
     match OPS[opcode as usize] {
-        Some(start) => start(sqe, context),
+        // `PinnedBuffer::new`'s `ERESTARTSYS`, which ops pass on as any
+        // error, becomes the variant here, the one way into the ring.
+        Some(start) => match start(sqe, context) {
+            Started::Done(PIN_BUSY) => Started::PinBusy,
+            started => started,
+        },
         None => Started::Done(Errno::EOPNOTSUPP.as_res()),
     }
 }
@@ -186,20 +197,49 @@ pub const fn holds_kernel_memory(opcode: Opcode) -> bool {
     )
 }
 
-/// What an op gives when a page of its buffer carries the most pins it
-/// may (`mm::pin`): it has changed nothing (ops pin before they act).
-pub const PIN_BUSY: i32 = Errno::ERESTARTSYS.as_res();
+/// What an op's start function gives when a page of its buffer carries
+/// the most pins it may: [`start_op`] turns it into [`Started::PinBusy`].
+const PIN_BUSY: i32 = Errno::ERESTARTSYS.as_res();
 
-/// Starts `sqe`, which gave [`PIN_BUSY`], again each time a page at the pin
-/// depth loses a pin, until it gets its pins; what it started as then.
-pub async fn start_when_pins_drop(sqe: &Sqe, context: &Context) -> Started {
+/// Runs an op from how it `started` to its result, first starting it again
+/// each time a page at the pin depth loses a pin if it was
+/// [`Started::PinBusy`].  The buffer it pins is put in `pinned`, for the
+/// caller to hold until it has posted the op's CQE (the future drops what
+/// it holds when it ends, or when the caller drops it: a cancel, a link
+/// timeout).
+pub async fn run_to_end(
+    sqe: &Sqe,
+    context: &Context,
+    started: Started,
+    pinned: &mut Option<Arc<PinnedBuffer>>,
+) -> i32 {
+    let mut started = started;
     loop {
-        // Taken before the attempt: a pin dropped during it is not missed.
-        let mark = crate::mm::frame::global::pin_room_mark();
-        match start(sqe, context) {
-            Started::Done(PIN_BUSY) => crate::mm::frame::global::pin_room_since(mark).await,
-            started => return started,
+        match started {
+            Started::Done(res) => return res,
+            Started::Running(RunningOp {
+                future,
+                pinned: buffer,
+            }) => {
+                *pinned = buffer;
+                return future.await;
+            }
+            Started::PinBusy => started = start_when_pins_drop(sqe, context).await,
         }
+    }
+}
+
+/// Waits until a page at the pin depth has lost a pin since the last
+/// attempt, and starts `sqe` again.
+async fn start_when_pins_drop(sqe: &Sqe, context: &Context) -> Started {
+    // Taken before the attempt: a pin dropped during it is not missed.
+    let mark = crate::mm::frame::global::pin_room_mark();
+    match start(sqe, context) {
+        Started::PinBusy => {
+            crate::mm::frame::global::pin_room_since(mark).await;
+            Started::PinBusy
+        }
+        started => started,
     }
 }
 

@@ -9,29 +9,47 @@
 use alloc::collections::BTreeMap;
 use alloc::sync::Arc;
 use core::future::Future;
-use core::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use core::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use core::task::{Context, Poll};
 use executor::Event;
 use spin::Mutex;
 
-/// Set when the op must stop.  A flag and the waiting task's waker: no
-/// event (a blocked op's footprint is mostly this machinery).
+/// Set when the op must stop.  One word, the op's serial (where it is
+/// listed, with its `user_data`) and the cancelled bit, and the waiting
+/// task's waker: no event, and no key in the task (a blocked op's
+/// footprint is mostly this machinery: 16 bytes of key in every task had
+/// pushed a blocked op's task into the next slab class).
 #[derive(Default)]
 pub struct CancelToken {
-    cancelled: AtomicBool,
+    state: AtomicU64,
     waker: Mutex<Option<core::task::Waker>>,
 }
 
+/// The cancelled bit of [`CancelToken::state`]; the bits below are the
+/// serial (2^63 ops per ring: never reached).
+const CANCELLED: u64 = 1 << 63;
+
 impl CancelToken {
+    fn new(serial: u64) -> Self {
+        Self {
+            state: AtomicU64::new(serial),
+            waker: Mutex::new(None),
+        }
+    }
+
+    fn serial(&self) -> u64 {
+        self.state.load(Ordering::Relaxed) & !CANCELLED
+    }
+
     pub fn cancel(&self) {
-        self.cancelled.store(true, Ordering::Release);
+        self.state.fetch_or(CANCELLED, Ordering::Release);
         if let Some(waker) = self.waker.lock().take() {
             waker.wake();
         }
     }
 
     pub fn is_cancelled(&self) -> bool {
-        self.cancelled.load(Ordering::Acquire)
+        self.state.load(Ordering::Acquire) & CANCELLED != 0
     }
 
     /// Runs `op` until it finishes (`Some`) or the token is cancelled
@@ -57,6 +75,8 @@ impl CancelToken {
 #[derive(Default)]
 pub struct Inflight {
     running: Mutex<Running>,
+    /// The serial the next op is listed with.
+    next_serial: AtomicU64,
     count: AtomicUsize,
     idle: Event,
 }
@@ -72,42 +92,26 @@ struct Running {
     /// blocked ops made a vector's linear search quadratic), and its nodes
     /// are small allocations, never one block the size of the whole list.
     ops: BTreeMap<Key, Arc<CancelToken>>,
-    next_serial: u64,
     /// The ring's process has ended: every op is cancelled, and one that
     /// begins later is cancelled from the start.
     closed: bool,
 }
 
-/// A running op's token and where it is listed.
-pub struct Listed {
-    pub token: Arc<CancelToken>,
-    key: Key,
-}
-
-impl core::ops::Deref for Listed {
-    type Target = CancelToken;
-
-    fn deref(&self) -> &CancelToken {
-        &self.token
-    }
-}
-
 impl Inflight {
-    /// Registers an op that is starting; its token cancels it.
-    pub fn begin(&self, user_data: u64) -> Listed {
-        let token = Arc::new(CancelToken::default());
-        let key = {
+    /// Registers an op that is starting, under `user_data`; its token
+    /// cancels it.
+    pub fn begin(&self, user_data: u64) -> Arc<CancelToken> {
+        let serial = self.next_serial.fetch_add(1, Ordering::Relaxed);
+        let token = Arc::new(CancelToken::new(serial));
+        {
             let mut running = self.running.lock();
             if running.closed {
                 token.cancel();
             }
-            let key = (user_data, running.next_serial);
-            running.next_serial += 1;
-            running.ops.insert(key, token.clone());
-            key
-        };
+            running.ops.insert((user_data, serial), token.clone());
+        }
         self.count.fetch_add(1, Ordering::AcqRel);
-        Listed { token, key }
+        token
     }
 
     /// Cancels every running op and every op that begins from now on (the
@@ -133,9 +137,11 @@ impl Inflight {
         }
     }
 
-    /// Unregisters an op that has posted its CQE.
-    pub fn end(&self, listed: &Listed) {
-        self.running.lock().ops.remove(&listed.key);
+    /// Unregisters an op that has posted its CQE: `token` from
+    /// [`Inflight::begin`] with the same `user_data`.
+    pub fn end(&self, user_data: u64, token: &CancelToken) {
+        let removed = self.running.lock().ops.remove(&(user_data, token.serial()));
+        debug_assert!(removed.is_some(), "an op ended that was not listed");
         self.release();
     }
 

@@ -18,6 +18,7 @@
 
 use super::Ring;
 use super::check::check;
+use super::inflight::CancelToken;
 use crate::mm::pin::PinnedBuffer;
 use crate::ops::{self, Context, Started};
 use abi::{Cqe, CqeFlags, Errno, Opcode, Sqe, SqeFlags};
@@ -135,9 +136,9 @@ fn run_lone(ring: &Arc<Ring>, sqe: &Sqe, context: &Context, done: &mut Vec<Cqe>)
         // A link timeout with nothing linked before it.
         Ok(Opcode::LinkTimeout) => Errno::EINVAL.as_res(),
         Ok(opcode) => match ops::start_op(opcode, sqe, context) {
-            Started::Done(ops::PIN_BUSY) => return spawn_when_pins_drop(ring, sqe, context),
             Started::Done(res) => res,
             Started::Running(running) => return spawn_running(ring, sqe, running, context),
+            Started::PinBusy => return spawn_when_pins_drop(ring, sqe, context),
         },
     };
     if sqe.personality == 0 {
@@ -166,41 +167,48 @@ fn spawn_running(ring: &Arc<Ring>, sqe: &Sqe, running: ops::RunningOp, context: 
     // what a blocked operation costs.
     let (user_data, flags, personality) = (sqe.user_data, sqe.flags, sqe.personality);
     spawn(async move {
-        let res = token.run(future).await.unwrap_or(Errno::ECANCELED.as_res());
+        let res = token.run(future).await;
         let sqe = Sqe {
             user_data,
             flags,
             personality,
             ..Sqe::default()
         };
-        post(&ring, &context, &sqe, res);
-        // Unpinned only now that the CQE is out.
-        drop(pinned);
-        ring.inflight.end(&token);
+        complete(&ring, &context, &sqe, res, pinned, &token);
     });
 }
 
-/// Runs an op that could not pin its buffer yet (`ops::PIN_BUSY`) as a
-/// task: it starts once a pin goes, and its buffer stays pinned until its
-/// CQE is posted, as for any op.  The wait can be cancelled like the op.
+/// Runs an op that could not pin its buffer yet ([`Started::PinBusy`]) as
+/// a task: it starts once a pin goes, and its buffer stays pinned until
+/// its CQE is posted, as for any op.  The wait can be cancelled like the
+/// op.
 #[inline(never)]
 fn spawn_when_pins_drop(ring: &Arc<Ring>, sqe: &Sqe, context: &Context) {
     let token = ring.inflight.begin(sqe.user_data);
     let (ring, context, sqe) = (ring.clone(), context.clone(), *sqe);
     spawn(async move {
-        let ecanceled = Errno::ECANCELED.as_res();
-        let (res, pinned) = match token.run(ops::start_when_pins_drop(&sqe, &context)).await {
-            None => (ecanceled, None),
-            Some(Started::Done(res)) => (res, None),
-            Some(Started::Running(ops::RunningOp { future, pinned })) => {
-                (token.run(future).await.unwrap_or(ecanceled), pinned)
-            }
-        };
-        post(&ring, &context, &sqe, res);
-        // Unpinned only now that the CQE is out.
-        drop(pinned);
-        ring.inflight.end(&token);
+        let mut pinned = None;
+        let op = ops::run_to_end(&sqe, &context, Started::PinBusy, &mut pinned);
+        let res = token.run(op).await;
+        complete(&ring, &context, &sqe, res, pinned, &token);
     });
+}
+
+/// Ends a lone op's task: posts its CQE (`-ECANCELED` if it was cancelled,
+/// `res` `None`), then drops its buffer's pins (a MUNMAP waiting on them
+/// completes after this CQE, never before) and its place in the running
+/// list.
+fn complete(
+    ring: &Ring,
+    context: &Context,
+    sqe: &Sqe,
+    res: Option<i32>,
+    pinned: Option<Arc<PinnedBuffer>>,
+    token: &CancelToken,
+) {
+    post(ring, context, sqe, res.unwrap_or(Errno::ECANCELED.as_res()));
+    drop(pinned);
+    ring.inflight.end(sqe.user_data, token);
 }
 
 fn cancel(ring: &Ring, sqe: &Sqe) -> i32 {
@@ -273,41 +281,31 @@ async fn run_linked(
     };
     let token = ring.inflight.begin(sqe.user_data);
     let mut pinned = None;
-    // An op waiting for pins to go is not yet raced by its link timeout.
-    let started = match ops::start_op(opcode, sqe, context) {
-        Started::Done(ops::PIN_BUSY) => token
-            .run(ops::start_when_pins_drop(sqe, context))
-            .await
-            .unwrap_or(Started::Done(Errno::ECANCELED.as_res())),
-        started => started,
-    };
-    let res = match started {
+    let res = match ops::start_op(opcode, sqe, context) {
+        // Done at once: it took effect, whatever a cancel says now.
         Started::Done(res) => Some(res),
-        Started::Running(ops::RunningOp {
-            future,
-            pinned: buffer,
-        }) => {
-            pinned = buffer;
+        // The link timeout races the rest of the op, from its start: one
+        // that waits for pin room first is timed out like one that waits
+        // for data.
+        started => {
+            let op = ops::run_to_end(sqe, context, started, &mut pinned);
             match deadline {
-                None => token.run(future).await,
-                Some(deadline) => {
-                    let timer = executor::timeout(future, deadline);
-                    match token.run(timer).await {
-                        Some(Ok(res)) => Some(res),
-                        Some(Err(_elapsed)) => {
-                            if let Some(timeout) = link_timeout {
-                                post(ring, context, timeout, Errno::ETIME.as_res());
-                            }
-                            ring.inflight.end(&token);
-                            return (Errno::ECANCELED.as_res(), pinned);
+                None => token.run(op).await,
+                Some(deadline) => match token.run(executor::timeout(op, deadline)).await {
+                    Some(Ok(res)) => Some(res),
+                    Some(Err(_elapsed)) => {
+                        if let Some(timeout) = link_timeout {
+                            post(ring, context, timeout, Errno::ETIME.as_res());
                         }
-                        None => None,
+                        ring.inflight.end(sqe.user_data, &token);
+                        return (Errno::ECANCELED.as_res(), pinned);
                     }
-                }
+                    None => None,
+                },
             }
         }
     };
-    ring.inflight.end(&token);
+    ring.inflight.end(sqe.user_data, &token);
     if let Some(timeout) = link_timeout {
         post(ring, context, timeout, Errno::ECANCELED.as_res());
     }

@@ -7,7 +7,8 @@
 //! - A page carries at most 64 pins.  More READs into one page than that
 //!   do not fail: the extra ones wait until a pin goes, then run.  A
 //!   TIMEOUT or LINK_TIMEOUT whose timespec lies in that page is not held
-//!   up by it (its time is only read, never pinned).
+//!   up by it (its time is only read, never pinned).  A READ waiting for
+//!   a pin is raced by its LINK_TIMEOUT like one waiting for data.
 //!
 //! Prints a line per check and exits with the number that failed.
 #![no_std]
@@ -81,6 +82,28 @@ fn timeouts_read_from(ring: &mut Ring, at: u64) -> bool {
         && res(ring, 2002) == Ok(ecanceled)
 }
 
+/// Links a READ into `page`, at the pin depth, to a 1 ms LINK_TIMEOUT:
+/// the READ, still waiting for a pin, ends -ECANCELED and the timeout
+/// -ETIME.  The wait for a pin was once outside the race: the READ waited
+/// for the other READs, and the timeout with it.
+fn link_timeout_races_the_wait_for_a_pin(ring: &mut Ring, read_end: i32, page: u64) -> bool {
+    let spec = Timespec::from_ns(1_000_000);
+    let read = Sqe {
+        flags: SqeFlags::IO_LINK.bits(),
+        ..read_sqe(read_end, page + 700, 1, 3000)
+    };
+    let link = Sqe {
+        user_data: 3001,
+        ..rt::prep::link_timeout(&spec)
+    };
+    let queued = ring.push(&read).is_ok() && ring.push(&link).is_ok();
+    let submitted = queued && ring.submit() == Ok(2);
+    let res = |ring: &mut Ring, user_data| ring.wait_for(user_data).map(|cqe| cqe.res);
+    submitted
+        && res(ring, 3000) == Ok(abi::Errno::ECANCELED.as_res())
+        && res(ring, 3001) == Ok(abi::Errno::ETIME.as_res())
+}
+
 fn main() -> i32 {
     let Ok(mut ring) = Ring::take() else {
         return 100;
@@ -137,6 +160,10 @@ fn main() -> i32 {
     checks.check(
         "a TIMEOUT and a LINK_TIMEOUT read their time from a page at the pin depth",
         timeouts_read_from(ring, page + 512),
+    );
+    checks.check(
+        "a LINK_TIMEOUT ends a READ still waiting for a pin (-ECANCELED, -ETIME)",
+        link_timeout_races_the_wait_for_a_pin(ring, read_end, page),
     );
     let bytes = [b'x'; READERS as usize];
     let wrote = rt::io::write_with(ring, write_end, &bytes) == Ok(bytes.len());
