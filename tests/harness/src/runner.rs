@@ -1,7 +1,11 @@
 //! `harness test`: builds the image, boots every `suite::Case` under its
 //! own timeout, prints one `PASS <name>` / `FAIL <name>: <reason>` line per
 //! result (with the last 40 symbolized transcript lines under a failed
-//! boot), and ends with the one line `N passed, N failed`.
+//! boot), and ends with the one line `N passed, N failed`.  The whole
+//! symbolized transcript of every case with a failure is kept in
+//! `<target>/release/harness-logs/<case>.log` (emptied at each run), and
+//! its path printed: a check that failed early in a long boot is there
+//! even when the tail is not enough.
 
 use std::io::{self, Write};
 use std::path::PathBuf;
@@ -59,12 +63,16 @@ struct Setup {
     initrd: PathBuf,
     timeout: Option<Duration>,
     symbols: Symbolizer,
+    /// Where failed cases' transcripts go.
+    logs: PathBuf,
 }
 
 pub fn test(options: &TestOptions) -> ExitCode {
     let mut tally = Tally::default();
     match prepare(options) {
         Ok(setup) => {
+            // Only this run's failures: an old log must not pass for one.
+            let _ = std::fs::remove_dir_all(&setup.logs);
             for case in suite::matrix(options) {
                 run_case(&case, &setup, &mut tally);
             }
@@ -83,8 +91,10 @@ pub fn test(options: &TestOptions) -> ExitCode {
 
 fn prepare(options: &TestOptions) -> Result<Setup, String> {
     let (qemu, paths) = image::ready(options.no_build)?;
+    let logs = paths.kernel.with_file_name("harness-logs");
     Ok(Setup {
         qemu,
+        logs,
         symbols: image::load_symbols(&paths),
         kernel: paths.kernel,
         initrd: options
@@ -96,6 +106,27 @@ fn prepare(options: &TestOptions) -> Result<Setup, String> {
 }
 
 fn run_case(case: &Case, setup: &Setup, tally: &mut Tally) {
+    let failed_before = tally.failed;
+    let Some((transcript, stderr)) = boot_case(case, setup, tally) else {
+        return;
+    };
+    if tally.failed > failed_before {
+        match save_transcript(
+            &setup.logs,
+            &case.name,
+            &transcript,
+            &stderr,
+            &setup.symbols,
+        ) {
+            Ok(path) => say(&format!("    transcript: {}", path.display())),
+            Err(e) => say(&format!("    (could not keep the transcript: {e})")),
+        }
+    }
+}
+
+/// Boots `case` and judges it, counting its results in `tally`; its
+/// transcript and QEMU's stderr, unless it could not boot at all.
+fn boot_case(case: &Case, setup: &Setup, tally: &mut Tally) -> Option<(Vec<String>, String)> {
     let mut config = QemuConfig::new(&setup.kernel, case.smp, case.mem, case.append);
     config.machine = case.machine.to_string();
     config.cpu = case.cpu.to_string();
@@ -104,10 +135,11 @@ fn run_case(case: &Case, setup: &Setup, tally: &mut Tally) {
         Initrd::Garbage => match garbage_initrd(&setup.initrd) {
             Ok(path) => path,
             Err(e) => {
-                return tally.fail(
+                tally.fail(
                     &case.name,
                     &format!("could not write a garbage initrd: {e}"),
                 );
+                return None;
             }
         },
     });
@@ -163,10 +195,36 @@ fn run_case(case: &Case, setup: &Setup, tally: &mut Tally) {
         if case.expect != Expect::Ktest || case.injects_leak {
             tally.pass(&case.name);
         }
-        return;
+    } else {
+        tally.fail(&result_name(case), &problems.join("; "));
+        show_tail(&transcript, &stderr, &setup.symbols);
     }
-    tally.fail(&result_name(case), &problems.join("; "));
-    show_tail(&transcript, &stderr, &setup.symbols);
+    Some((transcript, stderr))
+}
+
+/// Writes a case's whole transcript, symbolized, and QEMU's stderr to
+/// `<logs>/<case name, '/' as '_'>.log`; returns the path.
+fn save_transcript(
+    logs: &std::path::Path,
+    name: &str,
+    transcript: &[String],
+    stderr: &str,
+    symbols: &Symbolizer,
+) -> io::Result<PathBuf> {
+    std::fs::create_dir_all(logs)?;
+    let path = logs.join(format!("{}.log", name.replace('/', "_")));
+    let mut text = String::new();
+    for line in transcript {
+        text.push_str(&symbols.annotate(line));
+        text.push('\n');
+    }
+    for line in stderr.lines() {
+        text.push_str("qemu stderr | ");
+        text.push_str(line);
+        text.push('\n');
+    }
+    std::fs::write(&path, text)?;
+    Ok(path)
 }
 
 /// The run-level result of a ktest boot is `<name>/run`.

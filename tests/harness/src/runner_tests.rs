@@ -50,6 +50,7 @@ impl FakeQemu {
             kernel: PathBuf::from("/images/kernel"),
             initrd: self.dir.join("initfs.cpio"),
             timeout: Some(timeout),
+            logs: self.dir.join("logs"),
             symbols: Symbolizer::from_symbols([Symbol {
                 start: 0xffff_ffff_8000_2000,
                 size: 0x80,
@@ -113,6 +114,31 @@ fn ktest_run_counts_each_test() {
             .unwrap_or_else(|| panic!("{flag} in {args:?}"));
         assert_eq!(args[at + 1], value);
     }
+}
+
+/// A case with a failure keeps its whole transcript, symbolized; one that
+/// passed keeps none.
+#[test]
+fn a_failed_case_keeps_its_transcript() {
+    let fake = FakeQemu::printing(
+        "keeps-log",
+        "ktest: start 2\nktest: pass a\nktest: FAIL b: bad\n  #0 0xffffffff80002010\nktest: done 1 passed, 1 failed\n",
+        35,
+    );
+    let tally = run(&fake, &matrix_case("smp2"));
+    assert_eq!((tally.passed, tally.failed), (1, 1));
+    let log = fs::read_to_string(fake.dir.join("logs").join("smp2.log")).unwrap();
+    assert!(log.starts_with("ktest: start 2\nktest: pass a\nktest: FAIL b: bad\n"));
+    assert!(log.contains("kernel::crash::panic"), "{log}");
+
+    let passing = FakeQemu::printing(
+        "keeps-no-log",
+        "ktest: start 1\nktest: pass a\nktest: done 1 passed, 0 failed\n",
+        33,
+    );
+    let tally = run(&passing, &matrix_case("smp2"));
+    assert_eq!((tally.passed, tally.failed), (1, 0));
+    assert!(!passing.dir.join("logs").exists());
 }
 
 #[test]
