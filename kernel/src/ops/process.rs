@@ -171,11 +171,8 @@ pub fn space_clone(sqe: &Sqe, context: &Context) -> Started {
             })
             .ok_or(Errno::ESRCH)??;
         let regs = UserRegisters {
-            rip: sqe.addr,
-            rsp: sqe.off,
             rdi: sqe.addr3,
-            rflags: 0x202,
-            ..UserRegisters::default()
+            ..UserRegisters::starting_at(sqe.addr, sqe.off)
         };
         let start = move |process: &Process| -> i32 {
             let result = child_space.and_then(|space| {

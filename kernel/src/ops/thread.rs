@@ -37,12 +37,9 @@ pub fn spawn(sqe: &Sqe, context: &Context) -> Started {
     };
     let added = process.add_thread(|index| {
         let regs = UserRegisters {
-            rip: sqe.addr,
-            rsp: stack_top - 8,
             rdi: sqe.addr3,
             rsi: u64::from(index),
-            rflags: 0x202,
-            ..UserRegisters::default()
+            ..UserRegisters::starting_at(sqe.addr, stack_top - 8)
         };
         Thread::new(
             process.clone(),

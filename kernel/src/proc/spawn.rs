@@ -112,12 +112,7 @@ pub fn spawn_child(
         let handle = process.handles.lock().insert(Handle::Ring(parent_ring))?;
         debug_assert_eq!(handle, PARENT_RING);
     }
-    let regs = UserRegisters {
-        rip: plan.entry,
-        rsp,
-        rflags: 0x202,
-        ..UserRegisters::default()
-    };
+    let regs = UserRegisters::starting_at(plan.entry, rsp);
     let main = process.add_thread(|index| Thread::new(process.clone(), regs, index, None))?;
     thread::make_runnable(main);
     Ok(process)

@@ -43,12 +43,7 @@ pub fn syscall(regs: UserRegisters) -> ! {
         state.resume = Resume::Sysret;
         thread.process.stack_check(rsp, &mut state.stack)
     };
-    if thread.process.is_exiting() {
-        end_thread(thread, ExitStatus::Exited(0))
-    }
-    if !stack_ok {
-        bad_stack(thread)
-    }
+    let thread = admit(thread, stack_ok);
     match Syscall::from_raw(number) {
         Some(Syscall::Exit) => {
             // The ABI's status is an i32 in RDI; the upper half is ignored.
@@ -70,10 +65,7 @@ pub fn syscall(regs: UserRegisters) -> ! {
                 Outcome::Yield(result) => {
                     drop(process);
                     thread.state.lock().regs.rax = result as u64;
-                    let cpu = percpu::cpu_index();
-                    drop(thread::set_current(cpu, None));
-                    thread::make_runnable_on(thread, cpu);
-                    super::cpu_loop::restart()
+                    requeue(thread)
                 }
                 Outcome::WaitDelivered => {
                     drop(process);
@@ -96,6 +88,45 @@ pub fn syscall(regs: UserRegisters) -> ! {
     }
 }
 
+/// What every entry from user mode checks first: a thread of a process
+/// that is ending ends, and one whose stack pointer lay in no stack region
+/// (`stack_ok` false) kills its process.
+#[inline(always)]
+fn admit(thread: Arc<Thread>, stack_ok: bool) -> Arc<Thread> {
+    if thread.process.is_exiting() {
+        end_thread(thread, ExitStatus::Exited(0))
+    }
+    if !stack_ok {
+        bad_stack(thread)
+    }
+    thread
+}
+
+/// Takes the current thread off this CPU (whoever holds its `Arc` keeps
+/// it); returns the CPU's index.
+fn leave_cpu() -> usize {
+    let cpu = percpu::cpu_index();
+    drop(thread::set_current(cpu, None));
+    cpu
+}
+
+/// The current thread leaves this CPU for `task`, which holds it and makes
+/// it runnable when it may go on; this CPU goes back to its loop.
+fn leave_for(task: impl core::future::Future<Output = ()> + Send + 'static) -> ! {
+    leave_cpu();
+    let runtime = super::runtime().expect("user threads run under the executors");
+    runtime.spawn(task).detach();
+    super::cpu_loop::restart()
+}
+
+/// Puts `thread`, the current one, at the back of this CPU's queue (a
+/// yield, or a preemption); the CPU loop runs tasks and picks the next.
+fn requeue(thread: Arc<Thread>) -> ! {
+    let cpu = leave_cpu();
+    thread::make_runnable_on(thread, cpu);
+    super::cpu_loop::restart()
+}
+
 /// Sets the syscall result and goes straight back to the thread.
 fn resume_with(thread: Arc<Thread>, result: u64) -> ! {
     let regs = {
@@ -113,7 +144,7 @@ fn resume_with(thread: Arc<Thread>, result: u64) -> ! {
 /// nothing but its `Thread` (kept by its process) until `deliver` resumes
 /// it.  No task, no stack.
 fn park_delivered(thread: Arc<Thread>) -> ! {
-    drop(thread::set_current(percpu::cpu_index(), None));
+    leave_cpu();
     // A process that began ending meanwhile would never deliver.
     if thread.process.is_exiting() {
         thread.unpark();
@@ -126,22 +157,17 @@ fn park_delivered(thread: Arc<Thread>) -> ! {
 /// and a task holding it (its only footprint besides the `Thread`) makes
 /// it runnable with `result` once they are there.
 fn park(thread: Arc<Thread>, ring: Arc<crate::ring::Ring>, result: u64, min_complete: usize) -> ! {
-    drop(thread::set_current(percpu::cpu_index(), None));
-    let runtime = super::runtime().expect("user threads run under the executors");
-    runtime
-        .spawn(async move {
-            // The wait also ends if the process starts ending: the thread
-            // then ends when it would resume.
-            {
-                let ready = core::pin::pin!(ring.wait_ready(min_complete));
-                let exiting = core::pin::pin!(thread.process.wait_exiting());
-                super::race(ready, exiting).await;
-            }
-            thread.state.lock().regs.rax = result;
-            thread::make_runnable(thread);
-        })
-        .detach();
-    super::cpu_loop::restart()
+    leave_for(async move {
+        // The wait also ends if the process starts ending: the thread then
+        // ends when it would resume.
+        {
+            let ready = core::pin::pin!(ring.wait_ready(min_complete));
+            let exiting = core::pin::pin!(thread.process.wait_exiting());
+            super::race(ready, exiting).await;
+        }
+        thread.state.lock().regs.rax = result;
+        thread::make_runnable(thread);
+    })
 }
 
 /// A thread entered the kernel with its stack pointer outside every stack
@@ -171,64 +197,57 @@ const PAGE_FAULT: u8 = 14;
 /// and the kernel goes on; a fault that became a violation meanwhile (the
 /// region was unmapped) kills it with the fault's status.
 fn fault_in(thread: Arc<Thread>, address: u64, access: Access, fault: Fault) -> ! {
-    drop(thread::set_current(percpu::cpu_index(), None));
-    let runtime = super::runtime().expect("user threads run under the executors");
-    runtime
-        .spawn(async move {
-            let process = thread.process.clone();
-            let mut spare = None;
-            let outcome = loop {
+    leave_for(async move {
+        let process = thread.process.clone();
+        let mut spare = None;
+        let outcome = loop {
+            if spare.is_none() {
+                spare = crate::mm::frame::global::alloc_user();
                 if spare.is_none() {
-                    spare = crate::mm::frame::global::alloc_user();
-                    if spare.is_none() {
-                        break Err(FaultError::OutOfMemory);
-                    }
-                }
-                let step = process.with_space_mut(|space| {
-                    let resolved = space.resolve_fault(address, access, &mut spare);
-                    (resolved, space.pml4().as_u64())
-                });
-                match step {
-                    // The process ended meanwhile.
-                    None => break Ok(()),
-                    Some((Ok(resolved), pml4)) => {
-                        crate::mm::shootdown::begin(pml4, resolved.gather)
-                            .wait()
-                            .await;
-                        if let Some(stale) = resolved.stale {
-                            crate::mm::frame::global::release(stale);
-                        }
-                        break Ok(());
-                    }
-                    Some((Err(FaultError::NeedFrame), _)) => continue,
-                    Some((Err(error), _)) => break Err(error),
-                }
-            };
-            if let Some(frame) = spare {
-                crate::mm::frame::global::free(frame, 0);
-            }
-            match outcome {
-                Ok(()) => {}
-                Err(FaultError::Violation) => {
-                    report_fault(&thread, &fault);
-                    crate::proc::crash_report::print(&thread, ExitStatus::Killed(fault));
-                    process.begin_exit(ExitStatus::Killed(fault));
-                }
-                Err(_) => {
-                    crate::warn!(
-                        "process {} ({}) killed: out of memory at {address:#x}",
-                        process.pid,
-                        process.name
-                    );
-                    crate::proc::crash_report::print(&thread, ExitStatus::OutOfMemory);
-                    process.begin_exit(ExitStatus::OutOfMemory);
+                    break Err(FaultError::OutOfMemory);
                 }
             }
-            // It runs again, or (exiting) ends at once.
-            thread::make_runnable(thread);
-        })
-        .detach();
-    super::cpu_loop::restart()
+            let step = process.with_space_mut(|space| {
+                let resolved = space.resolve_fault(address, access, &mut spare);
+                (resolved, space.pml4().as_u64())
+            });
+            match step {
+                // The process ended meanwhile.
+                None => break Ok(()),
+                Some((Ok(resolved), pml4)) => {
+                    crate::mm::shootdown::begin(pml4, resolved.gather)
+                        .wait()
+                        .await;
+                    if let Some(stale) = resolved.stale {
+                        crate::mm::frame::global::release(stale);
+                    }
+                    break Ok(());
+                }
+                Some((Err(FaultError::NeedFrame), _)) => continue,
+                Some((Err(error), _)) => break Err(error),
+            }
+        };
+        if let Some(frame) = spare {
+            crate::mm::frame::global::free(frame, 0);
+        }
+        match outcome {
+            Ok(()) => {}
+            Err(FaultError::Violation) => {
+                report_fault(&thread, &fault);
+                kill_process(&thread, ExitStatus::Killed(fault));
+            }
+            Err(_) => {
+                crate::warn!(
+                    "process {} ({}) killed: out of memory at {address:#x}",
+                    process.pid,
+                    process.name
+                );
+                kill_process(&thread, ExitStatus::OutOfMemory);
+            }
+        }
+        // It runs again, or (exiting) ends at once.
+        thread::make_runnable(thread);
+    })
 }
 
 /// The fast path of a user page fault, on this CPU's stack: with a frame
@@ -258,18 +277,13 @@ fn fast_fault(thread: Arc<Thread>, address: u64, access: Access, fault: Fault) -
                 }
                 resume_trapped(thread)
             }
-            drop(thread::set_current(percpu::cpu_index(), None));
-            let runtime = super::runtime().expect("user threads run under the executors");
-            runtime
-                .spawn(async move {
-                    pending.wait().await;
-                    if let Some(stale) = resolved.stale {
-                        frames::release(stale);
-                    }
-                    thread::make_runnable(thread);
-                })
-                .detach();
-            super::cpu_loop::restart()
+            leave_for(async move {
+                pending.wait().await;
+                if let Some(stale) = resolved.stale {
+                    frames::release(stale);
+                }
+                thread::make_runnable(thread);
+            })
         }
         Some((Err(FaultError::NeedFrame | FaultError::OutOfMemory), _)) => {
             fault_in(thread, address, access, fault)
@@ -319,18 +333,13 @@ pub fn save_trap(regs: UserRegisters, fpu: &FxArea) {
 
 /// A trap taken in user mode, after `save_trap`, on the kernel stack.
 pub fn trap(cause: TrapCause) -> ! {
-    let mut thread = current_thread();
-    if thread.process.is_exiting() {
-        end_thread(thread, ExitStatus::Exited(0))
-    }
+    let thread = current_thread();
     let stack_ok = {
         let mut state = thread.state.lock();
         let rsp = state.regs.rsp;
         thread.process.stack_check(rsp, &mut state.stack)
     };
-    if !stack_ok {
-        bad_stack(thread)
-    }
+    let mut thread = admit(thread, stack_ok);
     if cause.vector < 32 {
         let fault = Fault {
             vector: cause.vector,
@@ -344,20 +353,15 @@ pub fn trap(cause: TrapCause) -> ! {
         report_fault(&thread, &fault);
         end_process(thread, ExitStatus::Killed(fault))
     }
-    // An interrupt preempted the thread: it goes to the back of this CPU's
-    // queue, and the CPU loop runs tasks and picks the next thread.
-    let cpu = percpu::cpu_index();
-    drop(thread::set_current(cpu, None));
-    thread::make_runnable_on(thread, cpu);
-    super::cpu_loop::restart()
+    // An interrupt preempted the thread.
+    requeue(thread)
 }
 
 /// Ends `thread`: it leaves the CPU for good, whoever waits for it is
 /// woken, and if it was its process's last thread the process ends (with
 /// the exiting status, or `status`).
 pub fn end_thread(thread: Arc<Thread>, status: ExitStatus) -> ! {
-    let cpu = percpu::cpu_index();
-    drop(thread::set_current(cpu, None));
+    leave_cpu();
     crate::mm::paging::activate_kernel();
     thread.mark_ended();
     thread.process.thread_ended(thread.index, status);
@@ -375,10 +379,17 @@ pub fn end_thread(thread: Arc<Thread>, status: ExitStatus) -> ! {
     super::cpu_loop::restart()
 }
 
-/// Ends the whole process: every other thread ends at its next kernel
-/// entry (the other CPUs get an IPI so that happens now), then this one.
+/// Ends the whole process, then this thread.
 fn end_process(thread: Arc<Thread>, status: ExitStatus) -> ! {
-    crate::proc::crash_report::print(&thread, status);
+    kill_process(&thread, status);
+    end_thread(thread, status)
+}
+
+/// Starts the end of `thread`'s process with `status`, its crash report
+/// printed: every thread ends at its next kernel entry, and the other
+/// CPUs get an IPI so that happens now.
+fn kill_process(thread: &Thread, status: ExitStatus) {
+    crate::proc::crash_report::print(thread, status);
     thread.process.begin_exit(status);
     let me = percpu::cpu_index();
     for index in 0..percpu::online_count() {
@@ -389,5 +400,4 @@ fn end_process(thread: Arc<Thread>, status: ExitStatus) -> ! {
             crate::arch::apic::send(cpu.apic_id, wake);
         }
     }
-    end_thread(thread, status)
 }

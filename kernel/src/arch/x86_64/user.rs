@@ -83,7 +83,22 @@ impl Default for UserRegisters {
     }
 }
 
+/// RFLAGS a thread starts with: interrupts on (IF), and bit 1, which is
+/// always set.
+const START_RFLAGS: u64 = 0x202;
+
 impl UserRegisters {
+    /// A new thread's registers: at `rip` with `rsp`, interrupts on, the
+    /// rest zero (the FPU control words at their reset values).
+    pub fn starting_at(rip: u64, rsp: u64) -> Self {
+        Self {
+            rip,
+            rsp,
+            rflags: START_RFLAGS,
+            ..Self::default()
+        }
+    }
+
     /// The registers an entry from user mode saved: its `Gprs` and the
     /// RIP, RSP and RFLAGS the CPU gave it.  (The field names stay flat, not
     /// a nested `Gprs`, because the rest of the kernel reads `regs.rax`.)
