@@ -517,6 +517,11 @@ impl Space {
                     )
                 }),
         );
+        // A nonlinear region whose own protection changed is in both
+        // lists, with the same span (the range split it): rewrite and
+        // gather its pages once.
+        spans.sort_unstable();
+        spans.dedup();
         for (start, end) in spans {
             let region = self.regions.find(start).expect("just protected");
             let (region_start, offset) = (region.start(), region.offset());
@@ -706,7 +711,7 @@ impl Space {
         let page = addr & !(PAGE_SIZE - 1);
         let region = self.regions.find(page).ok_or(FaultError::Violation)?;
         let index = region.offset_of(page) / PAGE_SIZE;
-        let backing = region.object().clone();
+        let backing = region.object();
         // A nonlinear mapping's page has its own file page and protection.
         let (object_index, protection) = backing.page_of(index, region.protection());
         if !region.flags().contains(RegionFlags::USER_ACCESSIBLE) || !access.allowed_by(protection)
