@@ -672,23 +672,22 @@ impl Space {
                 ..abi::file::VmRegion::default()
             }
         }));
-        let mut at = 0;
-        walk_user_half(self.pml4, &mut |frame, level, virt, _| {
-            if level != 0 {
+        self.walk_mapped(|mapped| {
+            let Mapped::Page {
+                frame,
+                region: Some((index, region)),
+            } = mapped
+            else {
                 return;
-            }
-            while at < records.len() && records[at].end <= virt {
-                at += 1;
-            }
-            let Some(record) = records.get_mut(at).filter(|record| record.start <= virt) else {
+            };
+            let Some(record) = records.get_mut(index) else {
                 return;
             };
             record.resident_pages += 1;
             if frames::pin_count(frame) > 0 {
                 record.pinned_pages += 1;
             }
-            let private = record.flags & (abi::file::VM_SHARED | abi::file::VM_PHYSICAL) == 0;
-            if private && frames::owners(frame) == 1 {
+            if is_private_dirty(region, frame) {
                 record.private_dirty_pages += 1;
             }
         });
@@ -1143,20 +1142,39 @@ impl Space {
             table_pages: 1, // the PML4
             ..Usage::default()
         };
-        walk_user_half(self.pml4, &mut |frame, level, virt, _| {
-            if level > 0 {
-                usage.table_pages += 1;
-                return;
-            }
-            usage.resident_pages += 1;
-            let private = self.regions.find(virt).is_some_and(|region| {
-                !region.flags().contains(RegionFlags::SHARED) && !region.object().is_physical()
-            });
-            if private && frames::owners(frame) == 1 {
-                usage.private_dirty_pages += 1;
+        self.walk_mapped(|mapped| match mapped {
+            Mapped::Table(_) => usage.table_pages += 1,
+            Mapped::Page { frame, region } => {
+                usage.resident_pages += 1;
+                if region.is_some_and(|(_, region)| is_private_dirty(region, frame)) {
+                    usage.private_dirty_pages += 1;
+                }
             }
         });
         usage
+    }
+
+    /// Calls `visit` for every frame under the user half, in address
+    /// order, each page with the region holding it (the regions are walked
+    /// alongside, not looked up per page).
+    fn walk_mapped<'a>(&'a self, mut visit: impl FnMut(Mapped<'a>)) {
+        let mut regions = self.regions.iter().enumerate().peekable();
+        walk_user_half(self.pml4, &mut |frame, level, virt, _| {
+            if level > 0 {
+                return visit(Mapped::Table(frame));
+            }
+            while regions
+                .peek()
+                .is_some_and(|(_, region)| region.end() <= virt)
+            {
+                regions.next();
+            }
+            let region = regions
+                .peek()
+                .filter(|(_, region)| region.start() <= virt)
+                .copied();
+            visit(Mapped::Page { frame, region });
+        });
     }
 
     /// Makes this space the current one on this CPU.
@@ -1167,6 +1185,26 @@ impl Space {
             unsafe { Cr3::write(PhysFrame::containing_address(self.pml4), Cr3Flags::empty()) };
         });
     }
+}
+
+/// A frame under the user half, as [`Space::walk_mapped`] finds it.
+enum Mapped<'a> {
+    /// A page table below the PML4.
+    Table(PhysAddr),
+    /// A mapped page, and the index (in address order) and region of the
+    /// region holding it, if one does.
+    Page {
+        frame: PhysAddr,
+        region: Option<(usize, &'a Region<Backing>)>,
+    },
+}
+
+/// Whether the page of `region` at `frame` is private dirty memory: in a
+/// private region (not shared, not physical), and mapped by no other
+/// space.
+fn is_private_dirty(region: &Region<Backing>, frame: PhysAddr) -> bool {
+    let private = !region.flags().contains(RegionFlags::SHARED) && !region.object().is_physical();
+    private && frames::owners(frame) == 1
 }
 
 /// Whether `region` maps an initfs file shared (never writable).
@@ -1330,11 +1368,12 @@ impl Drop for Space {
             !super::shootdown::is_loaded_anywhere(self.pml4.as_u64()),
             "dropping an address space another CPU has loaded"
         );
-        walk_user_half(self.pml4, &mut |frame, level, virt, _| {
-            if level > 0 {
-                frames::free(frame, 0);
-            } else if !self.is_physical(virt) {
-                frames::release(frame);
+        self.walk_mapped(|mapped| match mapped {
+            Mapped::Table(frame) => frames::free(frame, 0),
+            Mapped::Page { frame, region } => {
+                if !region.is_some_and(|(_, region)| region.object().is_physical()) {
+                    frames::release(frame);
+                }
             }
         });
         frames::free(self.pml4, 0);
