@@ -115,36 +115,53 @@ pub fn start(sqe: &Sqe, context: &Context) -> Started {
 /// How an op starts: the function behind an opcode.
 type Start = fn(&Sqe, &Context) -> Started;
 
+/// `$start` as a [`Start`] whose `ERESTARTSYS`, `PinnedBuffer::new`'s
+/// answer at the pin depth (which ops pass on as any error), becomes
+/// [`Started::PinBusy`]: the one way it reaches the ring.
+macro_rules! may_pin {
+    ($start:path) => {{
+        fn start(sqe: &Sqe, context: &Context) -> Started {
+            match $start(sqe, context) {
+                Started::Done(PIN_BUSY) => Started::PinBusy,
+                started => started,
+            }
+        }
+        start as Start
+    }};
+}
+
 /// Every opcode's start function, indexed by its wire value.  A table
 /// rather than a `match`: each op is its own function with its own frame,
 /// so a cheap op pays for a load and a call, not for the biggest op's
-/// prologue.
+/// prologue.  Every op but NOP is wrapped in `may_pin!`, so an op that
+/// comes to pin a buffer needs nothing more; NOP, which has no fields at
+/// all, pays nothing for it (4 instructions per NOP).
 static OPS: [Option<Start>; 256] = {
     let mut table: [Option<Start>; 256] = [None; 256];
     table[Opcode::Nop as usize] = Some(nop::start);
-    table[Opcode::Write as usize] = Some(rw::write);
-    table[Opcode::Read as usize] = Some(rw::read);
-    table[Opcode::ProcessSpawn as usize] = Some(process::spawn);
-    table[Opcode::OpenAt as usize] = Some(fs::openat);
-    table[Opcode::Close as usize] = Some(fs::close);
-    table[Opcode::Statx as usize] = Some(fs::statx);
-    table[Opcode::Timeout as usize] = Some(timeout::start);
+    table[Opcode::Write as usize] = Some(may_pin!(rw::write));
+    table[Opcode::Read as usize] = Some(may_pin!(rw::read));
+    table[Opcode::ProcessSpawn as usize] = Some(may_pin!(process::spawn));
+    table[Opcode::OpenAt as usize] = Some(may_pin!(fs::openat));
+    table[Opcode::Close as usize] = Some(may_pin!(fs::close));
+    table[Opcode::Statx as usize] = Some(may_pin!(fs::statx));
+    table[Opcode::Timeout as usize] = Some(may_pin!(timeout::start));
     // `ring::submit` runs these itself; alone here they are misplaced.
     table[Opcode::LinkTimeout as usize] = Some(misplaced);
     table[Opcode::AsyncCancel as usize] = Some(misplaced);
-    table[Opcode::Wait as usize] = Some(process::wait);
-    table[Opcode::MsgRing as usize] = Some(process::msg_ring);
-    table[Opcode::ThreadSpawn as usize] = Some(thread::spawn);
-    table[Opcode::FutexWait as usize] = Some(futex::wait);
-    table[Opcode::FutexWake as usize] = Some(futex::wake);
-    table[Opcode::MemStats as usize] = Some(stats::start);
-    table[Opcode::Pipe as usize] = Some(pipe::start);
-    table[Opcode::Mmap as usize] = Some(mm::mmap);
-    table[Opcode::Munmap as usize] = Some(mm::munmap);
-    table[Opcode::Mprotect as usize] = Some(mm::mprotect);
-    table[Opcode::VmQuery as usize] = Some(mm::vm_query);
-    table[Opcode::SpaceClone as usize] = Some(process::space_clone);
-    table[Opcode::RemapPages as usize] = Some(mm::remap_pages);
+    table[Opcode::Wait as usize] = Some(may_pin!(process::wait));
+    table[Opcode::MsgRing as usize] = Some(may_pin!(process::msg_ring));
+    table[Opcode::ThreadSpawn as usize] = Some(may_pin!(thread::spawn));
+    table[Opcode::FutexWait as usize] = Some(may_pin!(futex::wait));
+    table[Opcode::FutexWake as usize] = Some(may_pin!(futex::wake));
+    table[Opcode::MemStats as usize] = Some(may_pin!(stats::start));
+    table[Opcode::Pipe as usize] = Some(may_pin!(pipe::start));
+    table[Opcode::Mmap as usize] = Some(may_pin!(mm::mmap));
+    table[Opcode::Munmap as usize] = Some(may_pin!(mm::munmap));
+    table[Opcode::Mprotect as usize] = Some(may_pin!(mm::mprotect));
+    table[Opcode::VmQuery as usize] = Some(may_pin!(mm::vm_query));
+    table[Opcode::SpaceClone as usize] = Some(may_pin!(process::space_clone));
+    table[Opcode::RemapPages as usize] = Some(may_pin!(mm::remap_pages));
     table
 };
 
@@ -167,12 +184,7 @@ pub fn start_op(opcode: Opcode, sqe: &Sqe, context: &Context) -> Started {
         return Started::Done(Errno::ENOMEM.as_res());
     }
     match OPS[opcode as usize] {
-        // `PinnedBuffer::new`'s `ERESTARTSYS`, which ops pass on as any
-        // error, becomes the variant here, the one way into the ring.
-        Some(start) => match start(sqe, context) {
-            Started::Done(PIN_BUSY) => Started::PinBusy,
-            started => started,
-        },
+        Some(start) => start(sqe, context),
         None => Started::Done(Errno::EOPNOTSUPP.as_res()),
     }
 }
@@ -198,7 +210,7 @@ pub const fn holds_kernel_memory(opcode: Opcode) -> bool {
 }
 
 /// What an op's start function gives when a page of its buffer carries
-/// the most pins it may: [`start_op`] turns it into [`Started::PinBusy`].
+/// the most pins it may: `may_pin!` turns it into [`Started::PinBusy`].
 const PIN_BUSY: i32 = Errno::ERESTARTSYS.as_res();
 
 /// Runs an op from how it `started` to its result, first starting it again
