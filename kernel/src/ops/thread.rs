@@ -6,7 +6,9 @@
 //! results are delivered to), RSP 8 below a 16-byte boundary as after a
 //! call, with a zero return address.  `res` is a handle that WAIT joins.
 //! A thread ends with `exit(status, EXIT_THREAD)`; the process ends with
-//! its last thread, or at once with a plain `exit`.
+//! its last thread, or at once with a plain `exit`.  `ENOMEM` when the
+//! stack cannot be had, `EAGAIN` past `MAX_THREADS`: a stack mapped for a
+//! thread that did not start goes back first, after a shootdown.
 
 use super::{Context, OpFuture, Started};
 use crate::arch::user::UserRegisters;
