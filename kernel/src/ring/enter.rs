@@ -68,6 +68,37 @@ pub fn enter(
         return Outcome::Resume(Errno::EBUSY.as_res().into());
     }
 
+    // Nothing to take: no context, no batch (the empty enter, a plain
+    // wait for CQEs, is a path of its own).
+    let submitted = match to_submit {
+        0 => 0,
+        _ => match take_and_run(&ring, process, to_submit) {
+            Ok(submitted) => submitted,
+            Err(errno) => return Outcome::Resume(errno.as_res().into()),
+        },
+    };
+
+    if flags.contains(EnterFlags::WAIT_DELIVERED) {
+        return Outcome::WaitDelivered;
+    }
+    if flags.contains(EnterFlags::YIELD) {
+        return Outcome::Yield(submitted.into());
+    }
+    if flags.contains(EnterFlags::GETEVENTS)
+        && (ring.completions_ready() as u64) < u64::from(min_complete)
+    {
+        return Outcome::Wait {
+            ring,
+            submitted,
+            min_complete: min_complete as usize,
+        };
+    }
+    Outcome::Resume(submitted.into())
+}
+
+/// Takes up to `to_submit` SQEs from `ring`, a batch at a time, and runs
+/// them; how many it took, or the errno of a first take that failed.
+fn take_and_run(ring: &Arc<Ring>, process: &Arc<Process>, to_submit: u32) -> Result<u32, Errno> {
     let context = ops::Context {
         process: process.clone(),
     };
@@ -82,7 +113,7 @@ pub fn enter(
         if done.capacity() == 0 {
             done.reserve_exact(BATCH);
         }
-        super::submit::submit(&ring, sqes, &context, done);
+        super::submit::submit(ring, sqes, &context, done);
         ring.post_all(done);
         done.clear();
     };
@@ -91,7 +122,7 @@ pub fn enter(
         let taken = match ring.take_submissions(&mut batch[..want]) {
             Ok([]) => break,
             Ok(taken) => taken,
-            Err(errno) if submitted == 0 => return Outcome::Resume(errno.as_res().into()),
+            Err(errno) if submitted == 0 => return Err(errno),
             Err(_) => break,
         };
         submitted += taken.len() as u32;
@@ -121,21 +152,5 @@ pub fn enter(
     if !chain.is_empty() {
         run(&chain, &mut done);
     }
-
-    if flags.contains(EnterFlags::WAIT_DELIVERED) {
-        return Outcome::WaitDelivered;
-    }
-    if flags.contains(EnterFlags::YIELD) {
-        return Outcome::Yield(submitted.into());
-    }
-    if flags.contains(EnterFlags::GETEVENTS)
-        && (ring.completions_ready() as u64) < u64::from(min_complete)
-    {
-        return Outcome::Wait {
-            ring,
-            submitted,
-            min_complete: min_complete as usize,
-        };
-    }
-    Outcome::Resume(submitted.into())
+    Ok(submitted)
 }

@@ -84,21 +84,13 @@ fn resume(cpu: usize, thread: Arc<thread::Thread>, next_deadline: Option<u64>) -
         super::entry::end_thread(thread, crate::proc::process::ExitStatus::Exited(0));
     }
     thread.process.activate_space();
-    let (regs, fpu, resume) = {
-        let state = thread.state.lock();
-        (
-            state.regs.clone(),
-            state.fpu.as_deref().cloned(),
-            state.resume,
-        )
-    };
     let slice_end = crate::time::now_ns() + SLICE_NS;
     crate::arch::apic::timer_at_ns(
         next_deadline.map_or(slice_end, |deadline| deadline.min(slice_end)),
     );
-    // The slot owns the thread while it runs; nothing here needs a drop.
-    drop(thread::set_current(cpu, Some(thread)));
-    crate::arch::user::enter_user(&regs, fpu.as_ref(), resume)
+    // The slot owns the thread while it runs.
+    drop(thread::set_current(cpu, Some(thread.clone())));
+    super::entry::enter_current(thread)
 }
 
 /// Runs `future` to completion on this CPU, running the CPU's executor

@@ -30,18 +30,18 @@ fn current_thread() -> Arc<Thread> {
     thread::current(percpu::cpu_index()).expect("entry from user mode with no current thread")
 }
 
-/// A `syscall` from the current thread.
-pub fn syscall(regs: UserRegisters) -> ! {
+/// A `syscall` from the current thread, whose registers `save` stores.
+#[inline(always)]
+pub fn syscall(save: impl FnOnce(&mut UserRegisters)) -> ! {
     let thread = current_thread();
-    let number = regs.rax;
-    let argument = regs.rdi;
-    let (second, third, fourth) = (regs.rsi, regs.rdx, regs.r10);
-    let stack_ok = {
-        let mut state = thread.state.lock();
-        let rsp = regs.rsp;
-        state.regs = regs;
+    let (number, argument, second, third, fourth, stack_ok) = {
+        let mut guard = thread.state.lock();
+        let state = &mut *guard;
+        save(&mut state.regs);
         state.resume = Resume::Sysret;
-        thread.process.stack_check(rsp, &mut state.stack)
+        let regs = &state.regs;
+        let stack_ok = thread.process.stack_check(regs.rsp, &mut state.stack);
+        (regs.rax, regs.rdi, regs.rsi, regs.rdx, regs.r10, stack_ok)
     };
     let thread = admit(thread, stack_ok);
     match Syscall::from_raw(number) {
@@ -56,32 +56,21 @@ pub fn syscall(regs: UserRegisters) -> ! {
             }
         }
         Some(Syscall::RingEnter) => {
-            let process = thread.process.clone();
-            match crate::ring::enter::enter(&process, argument, second, third, fourth) {
-                Outcome::Resume(result) => {
-                    drop(process);
-                    resume_with(thread, result as u64)
-                }
+            match crate::ring::enter::enter(&thread.process, argument, second, third, fourth) {
+                Outcome::Resume(result) => resume_with(thread, result as u64),
                 Outcome::Yield(result) => {
-                    drop(process);
                     thread.state.lock().regs.rax = result as u64;
                     requeue(thread)
                 }
-                Outcome::WaitDelivered => {
-                    drop(process);
-                    match thread.take_or_wait() {
-                        Some(result) => resume_with(thread, result as i64 as u64),
-                        None => park_delivered(thread),
-                    }
-                }
+                Outcome::WaitDelivered => match thread.take_or_wait() {
+                    Some(result) => resume_with(thread, result as i64 as u64),
+                    None => park_delivered(thread),
+                },
                 Outcome::Wait {
                     ring,
                     submitted,
                     min_complete,
-                } => {
-                    drop(process);
-                    park(thread, ring, u64::from(submitted), min_complete)
-                }
+                } => park(thread, ring, u64::from(submitted), min_complete),
             }
         }
         None => resume_with(thread, Errno::ENOSYS.as_res() as i64 as u64),
@@ -129,15 +118,30 @@ fn requeue(thread: Arc<Thread>) -> ! {
 
 /// Sets the syscall result and goes straight back to the thread.
 fn resume_with(thread: Arc<Thread>, result: u64) -> ! {
-    let regs = {
-        let mut state = thread.state.lock();
-        state.regs.rax = result;
-        state.regs.clone()
+    thread.state.lock().regs.rax = result;
+    enter_current(thread)
+}
+
+/// Enters user mode as `thread`, the current thread of this CPU, from its
+/// saved state as its last entry left it (`Resume::Sysret` after a
+/// syscall, `Iret` after a trap).  The registers and the FPU area are read
+/// where the state keeps them, not copied (a copy of both was 672 bytes
+/// per return to user mode).
+pub fn enter_current(thread: Arc<Thread>) -> ! {
+    let (regs, fpu, resume) = {
+        let state = thread.state.lock();
+        let fpu = state.fpu.as_deref().map(|area| area as *const FxArea);
+        (&raw const state.regs, fpu, state.resume)
     };
-    // The CPU's current-thread slot keeps the thread alive.
+    // The CPU's current-thread slot keeps the thread alive; nothing here
+    // may need a drop once `enter_user` runs.
     drop(thread);
-    // A SYSRET return needs no FPU area (see `enter_user`).
-    user::enter_user(&regs, None, Resume::Sysret)
+    // SAFETY: the thread is alive (above), and its saved state is written
+    // only by the CPU it is current on, at its entries, or while it is off
+    // every CPU (a delivery or a park's task sets RAX of a thread that
+    // left its CPU): nothing writes it between the lock above and the
+    // return to user mode, which reads it with interrupts off.
+    unsafe { user::enter_user(&*regs, fpu.map(|area| &*area), resume) }
 }
 
 /// The thread waits for a delivered result: it leaves the CPU and is
@@ -275,7 +279,10 @@ fn fast_fault(thread: Arc<Thread>, address: u64, access: Access, fault: Fault) -
                 if let Some(stale) = resolved.stale {
                     frames::release(stale);
                 }
-                resume_trapped(thread)
+                // Back where the trap left it: still current, its space
+                // still loaded (no trip through the CPU loop, no CR3 write
+                // and the TLB flush that comes with it).
+                enter_current(thread)
             }
             leave_for(async move {
                 pending.wait().await;
@@ -292,20 +299,6 @@ fn fast_fault(thread: Arc<Thread>, address: u64, access: Access, fault: Fault) -
     }
 }
 
-/// Returns `thread`, the current one, to user mode where its trap left it:
-/// it stays current and its space stays loaded (no trip through the CPU
-/// loop, no CR3 write and the TLB flush that comes with it).
-fn resume_trapped(thread: Arc<Thread>) -> ! {
-    let (regs, fpu) = {
-        let state = thread.state.lock();
-        (state.regs.clone(), state.fpu.as_deref().cloned())
-    };
-    // The CPU's current-thread slot keeps it alive; nothing here may need
-    // a drop once `enter_user` runs.
-    drop(thread);
-    user::enter_user(&regs, fpu.as_ref(), Resume::Iret)
-}
-
 /// Prints why `thread`'s process is being killed for `fault`.
 fn report_fault(thread: &Thread, fault: &Fault) {
     let rip = thread.state.lock().regs.rip;
@@ -320,10 +313,10 @@ fn report_fault(thread: &Thread, fault: &Fault) {
 }
 
 /// Saves a trapped thread's full state (called on the IST stack).
-pub fn save_trap(regs: UserRegisters, fpu: &FxArea) {
+pub fn save_trap(save: impl FnOnce(&mut UserRegisters), fpu: &FxArea) {
     let thread = current_thread();
     let mut state = thread.state.lock();
-    state.regs = regs;
+    save(&mut state.regs);
     match &mut state.fpu {
         Some(area) => area.0.copy_from_slice(&fpu.0),
         None => state.fpu = Some(Box::new(fpu.clone())),

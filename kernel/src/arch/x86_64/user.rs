@@ -99,31 +99,31 @@ impl UserRegisters {
         }
     }
 
-    /// The registers an entry from user mode saved: its `Gprs` and the
-    /// RIP, RSP and RFLAGS the CPU gave it.  (The field names stay flat, not
-    /// a nested `Gprs`, because the rest of the kernel reads `regs.rax`.)
-    fn saved(g: &Gprs, rip: u64, rsp: u64, rflags: u64, fpu_control: u64) -> Self {
-        Self {
-            rax: g.rax,
-            rbx: g.rbx,
-            rcx: g.rcx,
-            rdx: g.rdx,
-            rsi: g.rsi,
-            rdi: g.rdi,
-            rbp: g.rbp,
-            r8: g.r8,
-            r9: g.r9,
-            r10: g.r10,
-            r11: g.r11,
-            r12: g.r12,
-            r13: g.r13,
-            r14: g.r14,
-            r15: g.r15,
-            rip,
-            rsp,
-            rflags,
-            fpu_control,
-        }
+    /// Stores what an entry from user mode saved: its `Gprs` and the RIP,
+    /// RSP and RFLAGS the CPU gave it, written in place into the thread's
+    /// state (built apart and moved in, the 152 bytes were copied once
+    /// more per entry).  (The field names stay flat, not a nested `Gprs`,
+    /// because the rest of the kernel reads `regs.rax`.)
+    fn save(&mut self, g: &Gprs, rip: u64, rsp: u64, rflags: u64, fpu_control: u64) {
+        self.rax = g.rax;
+        self.rbx = g.rbx;
+        self.rcx = g.rcx;
+        self.rdx = g.rdx;
+        self.rsi = g.rsi;
+        self.rdi = g.rdi;
+        self.rbp = g.rbp;
+        self.r8 = g.r8;
+        self.r9 = g.r9;
+        self.r10 = g.r10;
+        self.r11 = g.r11;
+        self.r12 = g.r12;
+        self.r13 = g.r13;
+        self.r14 = g.r14;
+        self.r15 = g.r15;
+        self.rip = rip;
+        self.rsp = rsp;
+        self.rflags = rflags;
+        self.fpu_control = fpu_control;
     }
 }
 
@@ -213,14 +213,16 @@ unsafe extern "C" {
 }
 
 extern "C" fn syscall_from_user(frame: &SyscallFrame) -> ! {
-    crate::sched::entry::syscall(UserRegisters::saved(
-        &frame.gprs,
-        frame.rip,
-        frame.rsp,
-        frame.rflags,
-        // Only the words `stmxcsr` and `fnstcw` wrote.
-        frame.fpu_control & 0x0000_ffff_ffff_ffff,
-    ))
+    crate::sched::entry::syscall(|regs| {
+        regs.save(
+            &frame.gprs,
+            frame.rip,
+            frame.rsp,
+            frame.rflags,
+            // Only the words `stmxcsr` and `fnstcw` wrote.
+            frame.fpu_control & 0x0000_ffff_ffff_ffff,
+        )
+    })
 }
 
 /// Turns on SYSCALL/SYSRET on this CPU.
@@ -254,19 +256,23 @@ pub fn trap_from_user(frame: &TrapFrame) -> ! {
     // SAFETY: `trap_common` put the 512-byte fxsave image right below the
     // frame, 16-byte aligned.
     let fpu = unsafe { &*((frame as *const TrapFrame as *const u8).sub(512) as *const FxArea) };
-    let regs = UserRegisters::saved(
-        &frame.gprs,
-        frame.rip,
-        frame.rsp,
-        frame.rflags,
-        fpu.control_words(),
-    );
     let cause = crate::sched::entry::TrapCause {
         vector: frame.vector as u8,
         error_code: frame.error_code,
         fault_address: x86_64::registers::control::Cr2::read_raw(),
     };
-    crate::sched::entry::save_trap(regs, fpu);
+    crate::sched::entry::save_trap(
+        |regs| {
+            regs.save(
+                &frame.gprs,
+                frame.rip,
+                frame.rsp,
+                frame.rflags,
+                fpu.control_words(),
+            )
+        },
+        fpu,
+    );
     let top = super::percpu::current().kernel_stack_top.as_u64();
     // SAFETY: moves to the top of this CPU's kernel stack (nothing lives
     // there: every user entry starts from it) and calls a function that
@@ -344,14 +350,13 @@ macro_rules! restore_user_fpu {
 }
 
 /// Runs user code: restores `regs` (and `fpu`, or a clean FPU state) and
-/// returns to ring 3.  `rflags` is sanitized; a non-canonical RIP or RSP
-/// forces the `iretq` path, where the fault is the user's.
+/// returns to ring 3.  `rflags` is sanitized (into a register: `regs` is
+/// read where it lies, never copied); a non-canonical RIP or RSP forces
+/// the `iretq` path, where the fault is the user's.
 pub fn enter_user(regs: &UserRegisters, fpu: Option<&FxArea>, resume: Resume) -> ! {
-    let mut regs = regs.clone();
-    regs.rflags = (regs.rflags & !USER_RFLAGS_CLEARED) | USER_RFLAGS_SET;
+    let rflags = (regs.rflags & !USER_RFLAGS_CLEARED) | USER_RFLAGS_SET;
     let sysret_safe = regs.rip < USER_END && regs.rsp < USER_END;
     let fpu = fpu.map_or(core::ptr::null(), |area| area as *const FxArea);
-    let regs = &regs;
     if resume == Resume::Sysret && sysret_safe {
         // SAFETY: restores the callee-saved registers, RIP (RCX), RFLAGS
         // (R11), RSP and the result, resets the FPU, zeroes every XMM
@@ -378,27 +383,28 @@ pub fn enter_user(regs: &UserRegisters, fpu: Option<&FxArea>, resume: Resume) ->
                 "mov r15, [rdi + 112]",
                 "mov rax, [rdi + 0]",
                 "mov rcx, [rdi + 120]",
-                "mov r11, [rdi + 136]",
                 "xor edx, edx", "xor esi, esi", "xor r8d, r8d", "xor r9d, r9d", "xor r10d, r10d",
                 "mov rsp, [rdi + 128]",
                 "xor edi, edi",
                 "swapgs",
                 "sysretq",
                 in("rdi") regs,
+                in("r11") rflags,
                 options(noreturn)
             )
         }
     }
     // SAFETY: builds an iretq frame below the current RSP (the rest of this
-    // stack is abandoned: the next entry starts at its top; `regs` lies
-    // above RSP, so the pushes cannot overwrite it), restores the FPU state
+    // stack is abandoned: the next entry starts at its top; `regs` and
+    // `fpu` lie in the thread's state or above RSP, so the pushes cannot
+    // overwrite them), restores the FPU state
     // (or a clean one) and every GPR, swaps GS back and returns to ring 3
     // with the user selectors.
     unsafe {
         core::arch::asm!(
             "push {user_data}",
             "push [rdi + 128]",
-            "push [rdi + 136]",
+            "push {rflags}",
             "push {user_code}",
             "push [rdi + 120]",
             restore_user_fpu!(),
@@ -421,6 +427,7 @@ pub fn enter_user(regs: &UserRegisters, fpu: Option<&FxArea>, resume: Resume) ->
             "iretq",
             user_data = const USER_DATA as u64,
             user_code = const USER_CODE as u64,
+            rflags = in(reg) rflags,
             in("rdi") regs,
             in("rsi") fpu,
             options(noreturn)
