@@ -63,8 +63,8 @@ pub fn enter(
     let to_submit = to_submit.min(ring.sq_entries());
     // Flushed first: a program that reaped and enters again must see the
     // room it made, or a full overflow list would refuse it forever.
-    ring.flush_overflow();
-    if to_submit > 0 && ring.overflow_full() {
+    let overflowed = ring.flush_overflow();
+    if to_submit > 0 && (overflowed >= super::shared::OVERFLOW_LIMIT || ring.barrier_full()) {
         return Outcome::Resume(Errno::EBUSY.as_res().into());
     }
 
@@ -105,17 +105,13 @@ fn take_and_run(ring: &Arc<Ring>, process: &Arc<Process>, to_submit: u32) -> Res
     let mut submitted = 0u32;
     // Not zeroed: `take_submissions` writes what it returns.
     let mut batch = [MaybeUninit::<Sqe>::uninit(); BATCH];
-    let mut done = Vec::new();
+    let mut done = super::submit::CqeBatch::new(ring);
     // An IO_LINK chain still open at the end of a batch: it goes on into
     // the next one, and only the end of the submission ends it early.
     let mut chain: Vec<Sqe> = Vec::new();
-    let run = |sqes: &[Sqe], done: &mut Vec<_>| {
-        if done.capacity() == 0 {
-            done.reserve_exact(BATCH);
-        }
+    let run = |sqes: &[Sqe], done: &mut super::submit::CqeBatch| {
         super::submit::submit(ring, sqes, &context, done);
-        ring.post_all(done);
-        done.clear();
+        done.post();
     };
     while submitted < to_submit {
         let want = ((to_submit - submitted) as usize).min(BATCH);

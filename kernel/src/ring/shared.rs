@@ -17,6 +17,7 @@ use abi::{Cqe, Errno, Sqe};
 use alloc::collections::{LinkedList, VecDeque};
 use core::mem::MaybeUninit;
 use core::ptr::NonNull;
+use core::sync::atomic::{AtomicBool, Ordering};
 use executor::Event;
 use spin::Mutex;
 use x86_64::PhysAddr;
@@ -47,6 +48,9 @@ pub struct Ring {
     /// SQEs waiting behind an IO_DRAIN barrier, in order (`None`: no
     /// barrier is up).
     barrier: Mutex<Option<VecDeque<Sqe>>>,
+    /// Whether `barrier` is `Some`, changed under its lock: what every
+    /// submission checks first, with no lock while no barrier is up.
+    barrier_up: AtomicBool,
 }
 
 impl Ring {
@@ -79,11 +83,17 @@ impl Ring {
             posted: Event::new(),
             inflight: super::inflight::Inflight::default(),
             barrier: Mutex::new(None),
+            barrier_up: AtomicBool::new(false),
         })
     }
 
     /// Queues `sqes` behind the barrier if one is up; `false` if none is.
     pub fn queue_behind_barrier(&self, sqes: &[Sqe]) -> bool {
+        // A barrier another thread raises at this moment orders this batch
+        // before it, as taking the lock first would have.
+        if !self.barrier_up.load(Ordering::Acquire) {
+            return false;
+        }
         match self.barrier.lock().as_mut() {
             Some(queue) => {
                 queue.extend(sqes.iter().copied());
@@ -95,7 +105,9 @@ impl Ring {
 
     /// Puts up a barrier with `sqes` (the draining SQE first) behind it.
     pub fn raise_barrier(&self, sqes: &[Sqe]) {
-        *self.barrier.lock() = Some(sqes.iter().copied().collect());
+        let mut barrier = self.barrier.lock();
+        *barrier = Some(sqes.iter().copied().collect());
+        self.barrier_up.store(true, Ordering::Release);
     }
 
     /// Everything waiting behind the barrier, or `None` (and the barrier
@@ -106,6 +118,7 @@ impl Ring {
             Some(queue) if !queue.is_empty() => Some(queue.drain(..).collect()),
             _ => {
                 *barrier = None;
+                self.barrier_up.store(false, Ordering::Release);
                 None
             }
         }
@@ -214,13 +227,14 @@ impl Ring {
         completions.overflow.clear();
     }
 
-    /// Moves overflowed CQEs into the CQ as far as room allows.
-    pub fn flush_overflow(&self) {
+    /// Moves overflowed CQEs into the CQ as far as room allows; how many
+    /// are still waiting.
+    pub fn flush_overflow(&self) -> usize {
         let mut completions = self.completions.lock();
         Self::flush_locked(&mut completions);
-        completions
-            .producer
-            .set_overflow(completions.overflow.len() as u32);
+        let waiting = completions.overflow.len();
+        completions.producer.set_overflow(waiting as u32);
+        waiting
     }
 
     /// CQEs the process has not reaped: in the CQ and in the overflow list.
@@ -230,12 +244,13 @@ impl Ring {
         in_ring + completions.overflow.len()
     }
 
-    /// Whether the overflow list is past its limit, or as many SQEs as
-    /// that wait behind an IO_DRAIN barrier: either way the kernel would
-    /// hold more for the process than it may, so submissions are refused.
-    pub fn overflow_full(&self) -> bool {
-        self.completions.lock().overflow.len() >= OVERFLOW_LIMIT
-            || self
+    /// Whether as many SQEs as the overflow list may hold wait behind an
+    /// IO_DRAIN barrier: the kernel would hold more for the process than
+    /// it may, so submissions are refused (as when `flush_overflow` leaves
+    /// that many CQEs waiting).
+    pub fn barrier_full(&self) -> bool {
+        self.barrier_up.load(Ordering::Acquire)
+            && self
                 .barrier
                 .lock()
                 .as_ref()
