@@ -129,6 +129,7 @@ mod tests {
             heap_large_frames: 11,
             private_dirty_bytes: 7,
             user_reserve_frames: 256,
+            fpu_areas: 3,
             ..MemStats::default()
         };
         stats.slab_classes[1] = SlabClassStats {
@@ -143,7 +144,7 @@ mod tests {
         assert_eq!((word(0), word(2), word(10)), (1, 3, 11));
         assert_eq!((word(15), word(16), word(17), word(18)), (32, 5, 2, 1));
         let tail = 11 + MAX_SLAB_CLASSES * 4;
-        assert_eq!((word(tail), word(tail + 1)), (7, 256));
+        assert_eq!((word(tail), word(tail + 1), word(tail + 2)), (7, 256, 3));
         assert_eq!(stats.slab_objects(), 5);
         assert_eq!(stats.heap_frames_in_use(), 11 + 1);
     }
@@ -215,6 +216,9 @@ pub struct MemStats {
     /// reserve): a page fault, or an op that would leave kernel memory
     /// behind, fails once `free_frames` is down to this.
     pub user_reserve_frames: u64,
+    /// Threads holding a saved FPU area (512 bytes of kernel heap each):
+    /// those interrupted or faulted since their last syscall.
+    pub fpu_areas: u64,
 }
 
 /// How many slab classes [`MemStats`] has room for.
@@ -265,7 +269,11 @@ impl MemStats {
                 class.spare_frames,
             ]
         });
-        let tail = [self.private_dirty_bytes, self.user_reserve_frames];
+        let tail = [
+            self.private_dirty_bytes,
+            self.user_reserve_frames,
+            self.fpu_areas,
+        ];
         let mut bytes = [0u8; core::mem::size_of::<MemStats>()];
         for (chunk, word) in bytes
             .chunks_exact_mut(8)
@@ -292,7 +300,7 @@ impl MemStats {
     }
 }
 
-const _: () = assert!(core::mem::size_of::<MemStats>() == 11 * 8 + MAX_SLAB_CLASSES * 32 + 16);
+const _: () = assert!(core::mem::size_of::<MemStats>() == 11 * 8 + MAX_SLAB_CLASSES * 32 + 24);
 
 /// What must come back exactly once a process is gone, for the leak
 /// checks: frames in use (an empty spare slab counts as free) and the

@@ -30,6 +30,7 @@ pub fn snapshot() -> MemStats {
         slab_classes: Default::default(),
         private_dirty_bytes: 0,
         user_reserve_frames: crate::mm::frame::global::user_reserve() as u64,
+        fpu_areas: crate::sched::thread::fpu_areas() as u64,
     };
     for (out, class) in stats.slab_classes.iter_mut().zip(crate::mm::heap::stats()) {
         let spare_frames = class.spare_slabs * (class.frames / class.slabs.max(1));

@@ -1,8 +1,9 @@
 //! User threads: what the kernel keeps of a thread, and which CPU runs it.
 //!
 //! A `Thread` holds only its user state (registers, and an FPU area
-//! allocated the first time it is interrupted or faults: a thread that only
-//! ever makes syscalls never gets one), its process, and scheduling links.
+//! allocated when it is interrupted or faults and freed at its next
+//! syscall: a thread blocked in the kernel has none), its process, and
+//! scheduling links.
 //! It owns no kernel stack: a thread in the kernel is either running on its
 //! CPU's one stack, or has its state here and waits as a future.
 //!
@@ -22,7 +23,7 @@ use spin::Mutex;
 /// A thread's saved user state.
 pub struct UserState {
     pub regs: UserRegisters,
-    pub fpu: Option<Box<FxArea>>,
+    pub fpu: Option<SavedFpu>,
     pub resume: Resume,
     /// The stack region the last entry's check found.
     pub stack: StackCache,
@@ -54,6 +55,39 @@ enum Delivery {
 
 /// [`Thread::kernel_stack`] of a thread whose stack the kernel did not map.
 const NO_KERNEL_STACK: u32 = u32::MAX;
+
+/// A thread's FPU state as a trap saved it (512 bytes), counted for
+/// `MEM_STATS`.
+pub struct SavedFpu(Box<FxArea>);
+
+static FPU_AREAS: AtomicUsize = AtomicUsize::new(0);
+
+impl SavedFpu {
+    pub fn new(area: &FxArea) -> Self {
+        FPU_AREAS.fetch_add(1, Ordering::Relaxed);
+        Self(Box::new(area.clone()))
+    }
+
+    pub fn area(&self) -> &FxArea {
+        &self.0
+    }
+
+    pub fn save(&mut self, area: &FxArea) {
+        self.0.0.copy_from_slice(&area.0);
+    }
+}
+
+impl Drop for SavedFpu {
+    fn drop(&mut self) {
+        FPU_AREAS.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
+/// Threads holding a saved FPU area: those interrupted or faulted since
+/// their last syscall.
+pub fn fpu_areas() -> usize {
+    FPU_AREAS.load(Ordering::Relaxed)
+}
 
 static LIVE_THREADS: AtomicUsize = AtomicUsize::new(0);
 static PARKED_THREADS: AtomicUsize = AtomicUsize::new(0);

@@ -1,6 +1,10 @@
 //! `threadtest`: 16 threads count into a shared counter and are joined;
 //! with the argument `spin`, four threads spin forever and the main thread
-//! ends the process with status 7, which must stop them.
+//! ends the process with status 7, which must stop them.  First, a forked
+//! child (a fresh thread, with no FPU area yet) spins long enough to be
+//! preempted (the kernel saves its FPU state in a 512-byte area) and makes
+//! a syscall: the area must be gone, or every thread blocked after a
+//! preemption would keep one.
 #![no_std]
 #![no_main]
 
@@ -49,6 +53,39 @@ fn exit_with_blocked_threads() -> i32 {
     9
 }
 
+/// Threads holding a saved FPU area (MEM_STATS).
+fn fpu_areas(ring: &mut Ring) -> Option<u64> {
+    rt::stats::mem(ring).ok().map(|stats| stats.fpu_areas)
+}
+
+/// In a forked child: spins through several 10 ms time slices (200 M TSC
+/// ticks: 77 ms at 2.6 GHz, 200 ms at icount's 1 GHz), then asks
+/// MEM_STATS, a syscall: the FPU area the preemptions saved (and the one
+/// its first copy-on-write faults saved) must be freed by then.  No other
+/// thread of any process may hold one either: the parent waits in a
+/// syscall, and nothing else runs (the test runs alone).
+fn preempted_thread_keeps_no_fpu_area(ring: &mut Ring) -> bool {
+    let child = rt::process::in_child(ring, |ring| i32::from(!spin_then_count(ring)));
+    child == Ok(rt::process::WaitStatus::Exited(0))
+}
+
+fn spin_then_count(ring: &mut Ring) -> bool {
+    let ticks = || {
+        // SAFETY: RDTSC has no preconditions.
+        unsafe { core::arch::x86_64::_rdtsc() }
+    };
+    let start = ticks();
+    while ticks() - start < 200_000_000 {
+        core::hint::spin_loop();
+    }
+    let after = fpu_areas(ring);
+    let _ = writeln!(
+        Writer(ring),
+        "threadtest: saved FPU areas after a preempted spin and a syscall: {after:?}"
+    );
+    after == Some(0)
+}
+
 fn main() -> i32 {
     if rt::args().nth(1) == Some("futex") {
         return exit_with_blocked_threads();
@@ -64,6 +101,10 @@ fn main() -> i32 {
         }
         // Exiting the process must stop the spinning threads.
         return 7;
+    }
+    // First, while no other thread of this test exists.
+    if !preempted_thread_keeps_no_fpu_area(&mut ring) {
+        return 5;
     }
     let mut handles = [0i32; 16];
     for (i, handle) in handles.iter_mut().enumerate() {
