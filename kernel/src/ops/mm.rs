@@ -216,9 +216,10 @@ fn begin(space: &Space, gather: Gather) -> Pending {
 
 /// Done at once when nothing was mapped before.  Otherwise the wait for
 /// the shootdown and the pins (of the frames only this space had) and the
-/// freeing run as a task of their own, which the op awaits: an op cancelled midway (ASYNC_CANCEL, or its
-/// process ending) stops waiting, but the frames are still freed, and
-/// only after every CPU has dropped them.  Either way the process's
+/// freeing run as a task of their own, which the op awaits: an op
+/// cancelled midway (ASYNC_CANCEL, or its process ending) stops waiting,
+/// but the frames are still freed, and only after every CPU has dropped
+/// them.  Either way the process's
 /// threads check their stacks afresh at their next entry.
 fn finish(context: &Context, frames: FrameList, pending: Pending) -> Started {
     context.process.regions_changed();

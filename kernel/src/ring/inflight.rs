@@ -19,7 +19,6 @@ use spin::Mutex;
 /// task's waker: no event, and no key in the task (a blocked op's
 /// footprint is mostly this machinery: 16 bytes of key in every task had
 /// pushed a blocked op's task into the next slab class).
-#[derive(Default)]
 pub struct CancelToken {
     state: AtomicU64,
     waker: Mutex<Option<core::task::Waker>>,

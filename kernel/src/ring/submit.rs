@@ -66,6 +66,8 @@ impl<'a> CqeBatch<'a> {
 /// posts them, or a list (the tests that look at them).
 pub trait Completions {
     fn push(&mut self, cqe: Cqe);
+    /// Posts what was pushed so far (a list keeps it).
+    fn post(&mut self) {}
 }
 
 impl Completions for CqeBatch<'_> {
@@ -75,6 +77,10 @@ impl Completions for CqeBatch<'_> {
         }
         self.cqes[self.len].write(cqe);
         self.len += 1;
+    }
+
+    fn post(&mut self) {
+        CqeBatch::post(self);
     }
 }
 
@@ -154,6 +160,9 @@ pub fn submit(ring: &Arc<Ring>, sqes: &[Sqe], context: &Context, done: &mut impl
             // costs.
             none if none.is_empty() => 1,
             some if some.contains(SqeFlags::IO_DRAIN) => {
+                // What finished before the drain is posted before it can
+                // run (its task may start on another CPU at once).
+                done.post();
                 ring.raise_barrier(&sqes[offset..]);
                 spawn_drain(ring.clone(), context.clone());
                 return;

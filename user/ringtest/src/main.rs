@@ -616,6 +616,22 @@ fn main() -> i32 {
         "a drain waits for what came before",
         drained[..3] == [(460, etime), (461, 0), (462, 0)],
     );
+    // NOPs done at once before a drain in the same batch: their CQEs are
+    // posted before the drain runs (they once waited for the end of the
+    // batch, while the drain's task could run on another CPU first).
+    let drain = Sqe {
+        flags: SqeFlags::IO_DRAIN.bits(),
+        ..nop(465)
+    };
+    let order = outcomes(&collect(
+        &mut ring,
+        &[nop(463), nop(464), drain, nop(466)],
+        4,
+    ));
+    check(
+        "CQEs done before a drain come before the drain's",
+        order[..4] == [(463, 0), (464, 0), (465, 0), (466, 0)],
+    );
 
     // A CQE that arrives while the runtime waits for another one (here: a
     // console write's) is set aside, not lost.
