@@ -89,7 +89,7 @@ pub fn main<'a>(first: Option<&'a str>, mut rest: impl Iterator<Item = &'a str>)
         mix,
     };
     let warm_up = run(&mut ring, plan(1, Length::Rounds(WARM_UP_ROUNDS), seed ^ 1));
-    usage::get_preempted(&mut ring);
+    usage::calibrate(&mut ring);
     let before = usage::settled(&mut ring, None);
     let outcome = run(&mut ring, plan(processes, length, seed));
     let mut after = usage::settled(&mut ring, Some(&before));

@@ -51,7 +51,7 @@ impl Usage {
     }
 }
 
-/// TSC ticks in 10 ms, measured by [`get_preempted`].
+/// TSC ticks in 10 ms, measured by [`calibrate`].
 static TICKS_PER_10MS: AtomicU64 = AtomicU64::new(0);
 
 fn spin(ticks: u64) {
@@ -106,14 +106,13 @@ pub fn sleep(ring: &mut Ring, ns: u64) {
     }
 }
 
-/// Spins in user mode through a few time slices (10 ms each), so the
-/// timer preempts this thread at least once: the kernel then gives it the
-/// FPU area a preempted thread keeps (512 bytes of slab) before the
-/// baseline is taken, not during the run.
-pub fn get_preempted(ring: &mut Ring) {
+/// Measures how many TSC ticks 10 ms is, for [`now`]'s spin.  (The
+/// parent once also spun through a few time slices here, so that the FPU
+/// area a preempted thread kept was in the baseline; a syscall frees that
+/// area now, so MEM_STATS never counts the caller's.)
+pub fn calibrate(ring: &mut Ring) {
     let start = rt::measure::ticks();
     sleep(ring, 10_000_000);
     let ticks_per_10ms = rt::measure::ticks() - start;
     TICKS_PER_10MS.store(ticks_per_10ms, Ordering::Relaxed);
-    spin(3 * ticks_per_10ms);
 }
