@@ -146,6 +146,9 @@ mod tests {
         let tail = 11 + MAX_SLAB_CLASSES * 4;
         assert_eq!((word(tail), word(tail + 1), word(tail + 2)), (7, 256, 3));
         assert_eq!(stats.slab_objects(), 5);
+        stats.resident_bytes = 2 * 4096;
+        stats.page_table_bytes = 4096;
+        assert_eq!(stats.available_frames(), 3 + 2 + 1 + 11 + 2);
         assert_eq!(stats.heap_frames_in_use(), 11 + 1);
     }
 
@@ -282,6 +285,14 @@ impl MemStats {
             chunk.copy_from_slice(&word.to_le_bytes());
         }
         bytes
+    }
+
+    /// Free frames plus those the kernel heap and the calling process hold
+    /// (its pages and page tables): constant while the kernel keeps
+    /// nothing it should have given back, however the heap's slabs or the
+    /// caller's stack and tables move (the leak checks' frame count).
+    pub fn available_frames(&self) -> u64 {
+        self.free_frames + (self.resident_bytes + self.page_table_bytes) / 4096 + self.heap_frames()
     }
 
     /// Slab objects in use, over all classes.

@@ -24,9 +24,7 @@ pub struct Usage {
 pub fn now(ring: &mut Ring) -> Option<Usage> {
     let stats = rt::stats::mem(ring).ok()?;
     Some(Usage {
-        free_frames: stats.free_frames
-            + (stats.resident_bytes + stats.page_table_bytes) / 4096
-            + stats.heap_frames(),
+        free_frames: stats.available_frames(),
         heap_bytes: stats.heap_bytes_requested,
         live_tasks: stats.live_tasks,
         live_threads: stats.live_threads,

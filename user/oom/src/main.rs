@@ -77,14 +77,13 @@ fn hold_pending_timeouts(ring: &mut Ring) -> (Result<u32, Errno>, u64) {
     (Ok(0), held)
 }
 
-/// Free frames plus the kernel heap's and this process's page tables' (a
-/// slab page for an op's task, or a table for the stack area, is not
-/// memory lost: tables stay until the process ends), and the frames free
-/// above the user reserve.
+/// `MemStats::available_frames` (a slab page for an op's task, or a table
+/// for the stack area, is not memory lost), and the frames free above the
+/// user reserve.
 fn available(ring: &mut Ring) -> (u64, u64) {
     rt::stats::mem(ring).map_or((0, 0), |stats| {
         (
-            stats.free_frames + stats.heap_frames() + stats.page_table_bytes / PAGE,
+            stats.available_frames(),
             stats.free_frames.saturating_sub(stats.user_reserve_frames),
         )
     })
